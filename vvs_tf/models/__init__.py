@@ -1,0 +1,1 @@
+"""vvs_tf.models"""
