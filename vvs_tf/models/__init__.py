@@ -1,1 +1,17 @@
-"""vvs_tf.models"""
+"""Backbones and heads; `build_backbone` turns a config's `model` block into a network."""
+from vvs_tf.models.readouts import READOUT_LAYERS, readout_layers  # noqa: F401
+
+
+def build_backbone(model_config, channels: int = 3, name: str = None):
+    """The backbone a config asks for (`model.kind`, depth, width, input_size)."""
+    from vvs_tf.models import resnet
+
+    kind = model_config.get("kind", "resnet")
+    if kind != "resnet":
+        raise ValueError(f"unknown backbone kind {kind!r}; known: 'resnet'")
+    mean, std = (resnet.IMAGENET_MEAN, resnet.IMAGENET_STD) if channels == 3 else (
+        (0.5,) * channels, (0.25,) * channels)
+    return resnet.build_resnet(
+        depth=model_config.depth, width=model_config.width, input_size=model_config.input_size,
+        channels=channels, mean=mean, std=std, name=name,
+    )

@@ -91,9 +91,11 @@ def build_resnet(
             block_name = f"layer{stage + 1}.{block}"
             x = outputs[block_name] = block_fn(x, width * 2**stage, stride, block_name)
     assert tuple(outputs) == names
-    return keras.Model(inputs, outputs, name=name or f"resnet{depth}")
+    model = keras.Model(inputs, outputs, name=name or f"resnet{depth}")
+    model.readout_names = names  # in network order (Keras sorts dict outputs by key)
+    return model
 
 
-def embedding_dim(backbone: keras.Model) -> int:
+def feature_channels(backbone: keras.Model) -> int:
     """Channels of the last read-out, the feature that objective heads pool and project."""
-    return int(backbone.output[list(backbone.output)[-1]].shape[-1])
+    return int(backbone.output[backbone.readout_names[-1]].shape[-1])

@@ -1,1 +1,8 @@
-"""vvs_tf.objectives"""
+"""Training objectives: one module per method, each registering itself by name."""
+from vvs_tf.objectives import (  # noqa: F401
+    instance_recognition,
+    local_aggregation,
+    supervised,
+)
+from vvs_tf.objectives.base import DataInfo, Objective  # noqa: F401
+from vvs_tf.objectives.registry import OBJECTIVES, create_objective, get_objective_class  # noqa: F401

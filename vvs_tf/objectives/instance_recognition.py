@@ -1,0 +1,83 @@
+"""Instance Recognition (Wu et al., CVPR 2018): each image is its own class, scored by a
+non-parametric softmax over a memory bank and trained with noise-contrastive estimation."""
+import vvs_tf  # noqa: F401
+
+import tensorflow as tf
+
+from vvs_tf.models.heads import embedding_head
+from vvs_tf.models.resnet import feature_channels
+from vvs_tf.objectives import memory_bank
+from vvs_tf.objectives.base import Objective
+from vvs_tf.objectives.registry import register
+
+
+def nce_loss(positive_logits, noise_logits, log_z, num_examples):
+    """NCE loss of IR from logits v.m/tau: -(sum ln_data + sum ln_noise) / batch.
+
+    With P = exp(logit) / Z and noise distribution 1/N over the bank:
+    ln_data = log(P_d / (P_d + k/N)), ln_noise = log((k/N) / (P_n + k/N)). Both are written as
+    softplus of log-ratios so no exp() can overflow.
+    """
+    k = tf.cast(tf.shape(noise_logits)[-1], tf.float32)
+    log_kn = tf.math.log(k / float(num_examples))
+    data_term = tf.nn.softplus(log_kn - (positive_logits - log_z))
+    noise_term = tf.reduce_sum(tf.nn.softplus(noise_logits - log_z - log_kn), axis=-1)
+    return tf.reduce_mean(data_term + noise_term)
+
+
+@register("ir")
+class InstanceRecognition(Objective):
+    """Backbone -> 128-d unit embedding, NCE against 4096 uniform bank rows, bank momentum 0.5."""
+
+    defaults = dict(dim=128, tau=0.07, bank_momentum=0.5, nce_k=4096)
+
+    def __init__(self, backbone, config, data_info, **kwargs):
+        super().__init__(backbone, config, data_info, **kwargs)
+        cfg = config.objective
+        self.tau = float(cfg.tau)
+        self.bank_momentum = float(cfg.bank_momentum)
+        self.head = embedding_head(feature_channels(backbone), int(cfg.dim))
+        self.memory_bank = memory_bank.make_bank(data_info.num_examples, int(cfg.dim), config.seed)
+        # Labels of bank rows, filled as examples are seen: only the kNN monitor reads them.
+        self.bank_labels = memory_bank.make_state(
+            [-1] * data_info.num_examples, "bank_labels", tf.int32)
+        # log Z of the non-parametric softmax; 0 until estimated once on the first batch.
+        self.nce_log_z = tf.Variable(
+            0.0, trainable=False, name="nce_log_z",
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.noise_samples = int(cfg.nce_k)
+
+    def embed(self, images, training=False):
+        features = self.backbone(images, training=training)[self.backbone.readout_names[-1]]
+        return self.head(features, training=training)
+
+    def step_seed(self, salt: int):
+        """A stateless seed from (config seed, step): identical on every replica and on resume."""
+        return tf.stack([tf.cast(self.config.seed * 1000 + salt, tf.int64),
+                         tf.cast(self.optimizer.iterations, tf.int64)])
+
+    def bank_logits(self, embeddings, rows):
+        return tf.matmul(embeddings, tf.gather(self.memory_bank, rows), transpose_b=True) / self.tau
+
+    def compute_loss(self, batch, training=True):
+        embeddings = self.embed(batch["image"], training=training)
+        index = tf.cast(batch["index"], tf.int64)
+        positive = tf.reduce_sum(embeddings * tf.gather(self.memory_bank, index), -1) / self.tau
+        noise_rows = tf.random.stateless_uniform(
+            [self.noise_samples], self.step_seed(1), 0, self.data_info.num_examples, tf.int64)
+        noise = self.bank_logits(embeddings, noise_rows)
+        # Z = N * E[exp(v.m/tau)] estimated once, as in the original implementation.
+        estimate = tf.stop_gradient(
+            tf.reduce_logsumexp(noise) - tf.math.log(tf.cast(tf.size(noise), tf.float32))
+            + tf.math.log(float(self.data_info.num_examples)))
+        if training:
+            self.nce_log_z.assign(tf.where(tf.equal(self.nce_log_z, 0.0), estimate, self.nce_log_z))
+            log_z = self.nce_log_z
+        else:
+            log_z = tf.where(tf.equal(self.nce_log_z, 0.0), estimate, self.nce_log_z)
+        loss = nce_loss(positive, noise, log_z, self.data_info.num_examples)
+        return loss, {}, embeddings
+
+    def update_state(self, batch, embeddings):
+        memory_bank.update_rows(self.memory_bank, batch["index"], embeddings, self.bank_momentum)
+        memory_bank.scatter_values(self.bank_labels, batch["index"], batch["label"])

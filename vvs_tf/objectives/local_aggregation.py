@@ -1,0 +1,68 @@
+"""Local Aggregation (Zhuang et al., ICCV 2019): pull an embedding towards its close neighbours
+(same k-means cluster in any of H clusterings of the bank) among its background neighbours (the
+k most similar bank rows)."""
+import vvs_tf  # noqa: F401
+
+import numpy as np
+import tensorflow as tf
+
+from vvs_tf.objectives import memory_bank
+from vvs_tf.objectives.instance_recognition import InstanceRecognition
+from vvs_tf.objectives.registry import register
+
+_MASKED = -1e9  # a finite "minus infinity": keeps gradients finite when no neighbour is close
+
+
+def local_aggregation_loss(logits, background_k, cluster_labels, index):
+    """-log(sum_{B∩C} exp(v.m/tau) / sum_B exp(v.m/tau)), averaged over the batch.
+
+    Args:
+      logits: [B, N] v_i . bank / tau for the whole bank (read before this step's bank update).
+      background_k: size of the background neighbourhood B_i (top-k logits).
+      cluster_labels: [H, N] cluster id of every bank row in each of H clusterings.
+      index: [B] bank rows of the batch; i is always close to itself (same cluster).
+    Returns:
+      (loss, mean |B_i ∩ C_i|).
+    """
+    background_logits, background_ids = tf.math.top_k(logits, k=background_k, sorted=False)
+    own_clusters = tf.gather(cluster_labels, index, axis=1)[:, :, None]  # [H, B, 1]
+    neighbour_clusters = tf.gather(cluster_labels, background_ids, axis=1)  # [H, B, k]
+    close = tf.reduce_any(tf.equal(neighbour_clusters, own_clusters), axis=0)  # [B, k]
+    log_background = tf.reduce_logsumexp(background_logits, axis=-1)
+    log_close = tf.reduce_logsumexp(tf.where(close, background_logits, _MASKED), axis=-1)
+    # The original adds 1e-7 to the probability ratio before the log.
+    loss = -tf.reduce_mean(tf.math.log(tf.exp(log_close - log_background) + 1e-7))
+    close_count = tf.reduce_mean(tf.reduce_sum(tf.cast(close, tf.float32), axis=-1))
+    return loss, close_count
+
+
+@register("la")
+class LocalAggregation(InstanceRecognition):
+    """IR's backbone, head and bank with the LA loss; cluster labels are recomputed each epoch by
+    vvs_tf.objectives.clustering.ReclusterCallback."""
+
+    # ResNet-18 in the paper: H=10 clusterings of 30000 clusters, 4096 background neighbours.
+    defaults = dict(InstanceRecognition.defaults, background_k=4096, num_clusterings=10,
+                    num_clusters=30000, kmeans_iterations=20)
+
+    def __init__(self, backbone, config, data_info, **kwargs):
+        super().__init__(backbone, config, data_info, **kwargs)
+        cfg = config.objective
+        self.background_k = int(cfg.background_k)
+        self.num_clusterings = int(cfg.num_clusterings)
+        self.num_clusters = int(cfg.num_clusters)
+        if self.background_k > data_info.num_examples:
+            raise ValueError(f"objective.background_k={self.background_k} exceeds the number of "
+                             f"training examples ({data_info.num_examples})")
+        if self.num_clusters > data_info.num_examples:
+            raise ValueError(f"objective.num_clusters={self.num_clusters} exceeds the number of "
+                             f"training examples ({data_info.num_examples})")
+        self.cluster_labels = memory_bank.make_state(
+            np.zeros((self.num_clusterings, data_info.num_examples), np.int64), "cluster_labels")
+
+    def compute_loss(self, batch, training=True):
+        embeddings = self.embed(batch["image"], training=training)
+        logits = tf.matmul(embeddings, self.memory_bank, transpose_b=True) / self.tau
+        loss, close_count = local_aggregation_loss(
+            logits, self.background_k, self.cluster_labels, tf.cast(batch["index"], tf.int64))
+        return loss, {"close_neighbours": close_count}, embeddings

@@ -1,0 +1,60 @@
+"""The memory bank shared by IR, LA, LLP and VIE: one unit vector per training example.
+
+The bank is a plain ``tf.Variable`` (not a Keras weight) so that checkpoints, resume and
+MirroredStrategy treat it like model state while row updates stay O(batch): every replica gathers
+the whole global batch's indices and vectors and applies the identical scatter, so the mirrored
+copies never drift apart.
+"""
+import vvs_tf  # noqa: F401
+
+import numpy as np
+import tensorflow as tf
+
+
+def random_unit_rows(num_rows: int, dim: int, seed: int) -> np.ndarray:
+    """Seeded random unit vectors, the bank's initial value."""
+    rows = np.random.default_rng(seed).standard_normal((num_rows, dim)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def make_bank(num_rows: int, dim: int, seed: int, name: str = "memory_bank") -> tf.Variable:
+    return tf.Variable(
+        random_unit_rows(num_rows, dim, seed), trainable=False, name=name,
+        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+    )
+
+
+def make_state(initial, name: str, dtype=None) -> tf.Variable:
+    """Non-trainable per-example state (labels, cluster ids) kept identical on every replica."""
+    return tf.Variable(
+        tf.constant(initial, dtype=dtype), trainable=False, name=name,
+        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+    )
+
+
+def gather_global_batch(tensor: tf.Tensor) -> tf.Tensor:
+    """Concatenates a per-replica tensor over all replicas (identity on one device)."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return tensor
+    return ctx.all_gather(tensor, axis=0)
+
+
+def blended_rows(bank: tf.Variable, indices: tf.Tensor, vectors: tf.Tensor, momentum: float):
+    """normalize(m * bank[i] + (1 - m) * v_i): the bank rows after one update."""
+    mixed = momentum * tf.gather(bank, indices) + (1.0 - momentum) * tf.cast(vectors, tf.float32)
+    return tf.math.l2_normalize(mixed, axis=1)
+
+
+def update_rows(bank: tf.Variable, indices: tf.Tensor, vectors: tf.Tensor, momentum: float):
+    """Blends the global batch's vectors into their rows (call after the loss read the bank)."""
+    indices = gather_global_batch(tf.cast(indices, tf.int64))
+    vectors = gather_global_batch(vectors)
+    bank.scatter_update(tf.IndexedSlices(blended_rows(bank, indices, vectors, momentum), indices))
+
+
+def scatter_values(state: tf.Variable, indices: tf.Tensor, values: tf.Tensor):
+    """Writes per-example values (e.g. labels seen in the batch) for the global batch."""
+    indices = gather_global_batch(tf.cast(indices, tf.int64))
+    values = gather_global_batch(tf.cast(values, state.dtype))
+    state.scatter_update(tf.IndexedSlices(values, indices))
