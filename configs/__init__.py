@@ -1,0 +1,1 @@
+"""Experiment configs: plain Python files returning a ConfigDict from get_config()."""

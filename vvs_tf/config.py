@@ -25,7 +25,10 @@ def base_config(method: str) -> ml_collections.ConfigDict:
         cache_dir="",
         strict=False,  # fail on corrupt images instead of skipping them
     ))
-    c.model = ml_collections.ConfigDict(dict(kind="resnet", depth=18, width=64, input_size=224))
+    c.model = ml_collections.ConfigDict(dict(
+        kind="resnet", depth=18, width=64, input_size=224,
+        sync_batchnorm=False,  # BN statistics over the global batch across replicas
+    ))
     from vvs_tf.objectives.registry import get_objective_class
 
     c.objective = ml_collections.ConfigDict(dict(get_objective_class(method).defaults))

@@ -14,4 +14,5 @@ def build_backbone(model_config, channels: int = 3, name: str = None):
     return resnet.build_resnet(
         depth=model_config.depth, width=model_config.width, input_size=model_config.input_size,
         channels=channels, mean=mean, std=std, name=name,
+        sync_bn=model_config.get("sync_batchnorm", False),
     )

@@ -15,6 +15,10 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 _BN = dict(momentum=0.9, epsilon=1e-5)
+
+
+def _bn(name, synchronized):
+    return layers.BatchNormalization(**_BN, synchronized=synchronized, name=name)
 _INIT = keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
 
 
@@ -25,32 +29,32 @@ def _conv(filters, kernel, stride, name):
     )
 
 
-def _basic_block(x, filters, stride, name):
+def _basic_block(x, filters, stride, name, sync_bn):
     shortcut = x
     y = _conv(filters, 3, stride, f"{name}.conv1")(x)
-    y = layers.BatchNormalization(**_BN, name=f"{name}.bn1")(y)
+    y = _bn(f"{name}.bn1", sync_bn)(y)
     y = layers.ReLU(name=f"{name}.relu1")(y)
     y = _conv(filters, 3, 1, f"{name}.conv2")(y)
-    y = layers.BatchNormalization(**_BN, name=f"{name}.bn2")(y)
+    y = _bn(f"{name}.bn2", sync_bn)(y)
     if stride != 1 or x.shape[-1] != filters:
         shortcut = _conv(filters, 1, stride, f"{name}.downsample")(x)
-        shortcut = layers.BatchNormalization(**_BN, name=f"{name}.downsample_bn")(shortcut)
+        shortcut = _bn(f"{name}.downsample_bn", sync_bn)(shortcut)
     return layers.ReLU(name=name)(layers.Add(name=f"{name}.add")([y, shortcut]))
 
 
-def _bottleneck_block(x, filters, stride, name):
+def _bottleneck_block(x, filters, stride, name, sync_bn):
     shortcut = x
     y = _conv(filters, 1, 1, f"{name}.conv1")(x)
-    y = layers.BatchNormalization(**_BN, name=f"{name}.bn1")(y)
+    y = _bn(f"{name}.bn1", sync_bn)(y)
     y = layers.ReLU(name=f"{name}.relu1")(y)
     y = _conv(filters, 3, stride, f"{name}.conv2")(y)
-    y = layers.BatchNormalization(**_BN, name=f"{name}.bn2")(y)
+    y = _bn(f"{name}.bn2", sync_bn)(y)
     y = layers.ReLU(name=f"{name}.relu2")(y)
     y = _conv(4 * filters, 1, 1, f"{name}.conv3")(y)
-    y = layers.BatchNormalization(**_BN, name=f"{name}.bn3")(y)
+    y = _bn(f"{name}.bn3", sync_bn)(y)
     if stride != 1 or x.shape[-1] != 4 * filters:
         shortcut = _conv(4 * filters, 1, stride, f"{name}.downsample")(x)
-        shortcut = layers.BatchNormalization(**_BN, name=f"{name}.downsample_bn")(shortcut)
+        shortcut = _bn(f"{name}.downsample_bn", sync_bn)(shortcut)
     return layers.ReLU(name=name)(layers.Add(name=f"{name}.add")([y, shortcut]))
 
 
@@ -62,6 +66,7 @@ def build_resnet(
     mean=IMAGENET_MEAN,
     std=IMAGENET_STD,
     name: str = None,
+    sync_bn: bool = False,
 ) -> keras.Model:
     """A ResNet whose call returns the dict of its read-out activations.
 
@@ -72,6 +77,8 @@ def build_resnet(
       input_size: fixed square input size, or None for any size.
       channels: input channels (3 for RGB, 1 for the L channel of CMC/colorization, 2 for ab).
       mean, std: per-channel normalisation applied to the [0, 1] input.
+      sync_bn: BatchNorm statistics over the global batch of all replicas (as one device would
+        compute them) instead of per replica.
     """
     if width < 1:
         raise ValueError(f"ResNet width must be positive, got {width}")
@@ -82,14 +89,14 @@ def build_resnet(
     inputs = keras.Input((input_size, input_size, channels), name="images")
     x = layers.Normalization(mean=list(mean), variance=[s * s for s in std], name="normalize")(inputs)
     x = _conv(width, 7, 2, "conv1.conv")(x)
-    x = layers.BatchNormalization(**_BN, name="conv1.bn")(x)
+    x = _bn("conv1.bn", sync_bn)(x)
     outputs = {"conv1": layers.ReLU(name="conv1")(x)}
     x = outputs["pool1"] = layers.MaxPooling2D(3, 2, padding="same", name="pool1")(outputs["conv1"])
     for stage, count in enumerate(BLOCKS_PER_STAGE[depth]):
         for block in range(count):
             stride = 2 if stage > 0 and block == 0 else 1
             block_name = f"layer{stage + 1}.{block}"
-            x = outputs[block_name] = block_fn(x, width * 2**stage, stride, block_name)
+            x = outputs[block_name] = block_fn(x, width * 2**stage, stride, block_name, sync_bn)
     assert tuple(outputs) == names
     model = keras.Model(inputs, outputs, name=name or f"resnet{depth}")
     model.readout_names = names  # in network order (Keras sorts dict outputs by key)

@@ -35,6 +35,7 @@ class Objective(keras.Model):
     trains = True  # False for the untrained control: the trainer saves the init and stops
     defaults = {}  # the `objective` block of base_config(method): the method's own hyperparameters
     backbone_channels = 3  # input channels of the backbone (1 for an L-channel network)
+    scalar_names = ()  # extra scalars compute_loss returns, averaged per epoch like the loss
 
     def __init__(self, backbone: keras.Model, config, data_info: DataInfo, **kwargs):
         super().__init__(name=kwargs.pop("name", config.method), **kwargs)
@@ -43,7 +44,7 @@ class Objective(keras.Model):
         self.data_info = data_info
         self.weight_decay = float(config.optimizer.weight_decay)
         self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.extra_trackers = {}
+        self.extra_trackers = {name: keras.metrics.Mean(name=name) for name in self.scalar_names}
 
     # --- what subclasses provide -------------------------------------------------------------
     # compute_loss(batch, training) -> (mean loss over this replica's batch, dict of extra
@@ -75,10 +76,11 @@ class Objective(keras.Model):
     def metrics(self):
         return [self.loss_tracker, *self.extra_trackers.values()]
 
-    def _tracker(self, name):
-        if name not in self.extra_trackers:
-            self.extra_trackers[name] = keras.metrics.Mean(name=name)
-        return self.extra_trackers[name]
+    def _track(self, loss, extras):
+        self.loss_tracker.update_state(loss)
+        for name, value in extras.items():
+            self.extra_trackers[name].update_state(value)
+        return {m.name: m.result() for m in self.metrics}
 
     def decayed_kernels(self):
         """Convolution and dense kernels: the weights under L2 decay (BN and biases are not)."""
@@ -100,17 +102,11 @@ class Objective(keras.Model):
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         self.update_state(batch, aux)
-        self.loss_tracker.update_state(loss)
-        for name, value in extras.items():
-            self._tracker(name).update_state(value)
-        return {m.name: m.result() for m in self.metrics}
+        return self._track(loss, extras)
 
     def test_step(self, batch):
         loss, extras, _ = self.compute_loss(batch, training=False)
-        self.loss_tracker.update_state(loss)
-        for name, value in extras.items():
-            self._tracker(name).update_state(value)
-        return {m.name: m.result() for m in self.metrics}
+        return self._track(loss, extras)
 
 
 def batch_images(batch):

@@ -66,10 +66,11 @@ class InstanceRecognition(Objective):
         noise_rows = tf.random.stateless_uniform(
             [self.noise_samples], self.step_seed(1), 0, self.data_info.num_examples, tf.int64)
         noise = self.bank_logits(embeddings, noise_rows)
-        # Z = N * E[exp(v.m/tau)] estimated once, as in the original implementation.
-        estimate = tf.stop_gradient(
-            tf.reduce_logsumexp(noise) - tf.math.log(tf.cast(tf.size(noise), tf.float32))
-            + tf.math.log(float(self.data_info.num_examples)))
+        # Z = N * E[exp(v.m/tau)] over the global batch, estimated once as in the original code.
+        global_noise = tf.stop_gradient(memory_bank.gather_global_batch(noise))
+        estimate = (tf.reduce_logsumexp(global_noise)
+                    - tf.math.log(tf.cast(tf.size(global_noise), tf.float32))
+                    + tf.math.log(float(self.data_info.num_examples)))
         if training:
             self.nce_log_z.assign(tf.where(tf.equal(self.nce_log_z, 0.0), estimate, self.nce_log_z))
             log_z = self.nce_log_z

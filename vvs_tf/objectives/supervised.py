@@ -28,6 +28,7 @@ class Supervised(Objective):
 
     uses_labels = True
     defaults = dict(label_fraction=1.0)
+    scalar_names = ("accuracy",)
 
     def __init__(self, backbone, config, data_info, **kwargs):
         super().__init__(backbone, config, data_info, **kwargs)

@@ -93,6 +93,13 @@ _TEMPLATES = {
     ],
 }
 
+# Canonical view of each category (degrees about y then z): tilted and turned so that tops, wings
+# and seats show at level 0 instead of being seen edge-on.
+_VIEWS = {
+    "animals": (-15, 25), "boats": (-20, 20), "cars": (-20, 30), "chairs": (-15, 30),
+    "faces": (0, 15), "fruits": (0, 0), "planes": (-35, 20), "tables": (-30, 25),
+}  # fmt: skip
+
 
 @dataclasses.dataclass(frozen=True)
 class ObjectLibrary:
@@ -105,6 +112,18 @@ class ObjectLibrary:
     colour2: np.ndarray  # float64 [O, P, 3]: second stripe colour
     stripe: np.ndarray  # float64 [O, P, 4]: stripe wave vector (3, in local units) and phase
     descriptor: np.ndarray  # float64 [O, D]: shape/appearance summary, for object similarity
+
+
+def object_indices(names) -> np.ndarray:
+    """Indices into OBJECTS of object names (ValueError for unknown names)."""
+    names = np.asarray(names)
+    order = np.argsort(np.array(OBJECTS))
+    sorted_names = np.array(OBJECTS)[order]
+    position = np.minimum(np.searchsorted(sorted_names, names), len(OBJECTS) - 1)
+    found = sorted_names[position] == names
+    if not np.all(found):
+        raise ValueError(f"unknown object names {sorted(set(names[~found].tolist()))[:5]}")
+    return order[position]
 
 
 def euler_matrix(angles_deg: np.ndarray) -> np.ndarray:
@@ -168,7 +187,8 @@ def object_library() -> ObjectLibrary:
         t_kind = np.array([p[0] for p in template])
         t_centre = np.array([p[1] for p in template], np.float64)
         t_extent = np.array([p[2] for p in template], np.float64)
-        t_rotation = euler_matrix(np.array([p[3] for p in template], np.float64))
+        view = euler_matrix(np.array([0.0, *_VIEWS[category]]))
+        t_rotation = view @ euler_matrix(np.array([p[3] for p in template], np.float64))
         t_group = np.array([p[5] for p in template])
         n = len(template)
         rows = slice(c * OBJECTS_PER_CATEGORY, (c + 1) * OBJECTS_PER_CATEGORY)
@@ -176,7 +196,7 @@ def object_library() -> ObjectLibrary:
         group_jitter = rng.uniform(0.75, 1.3, (OBJECTS_PER_CATEGORY, t_group.max() + 1, 3))
         extent = t_extent[None] * group_jitter[:, t_group] * stretch
         kind[rows, :n] = t_kind
-        centre[rows, :n] = t_centre[None] * stretch
+        centre[rows, :n] = (t_centre[None] * stretch) @ view.T
         matrix[rows, :n] = t_rotation[None] * extent[:, :, None, :]
         role[rows, :n] = [p[4] for p in template]
 

@@ -1,0 +1,1 @@
+"""Full-scale ImageNet configs of every method (the paper's hyperparameters)."""

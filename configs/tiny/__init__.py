@@ -1,0 +1,1 @@
+"""Embedded-default (CPU-minutes) configs of every method."""

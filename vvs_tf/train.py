@@ -1,0 +1,188 @@
+"""vvs-train: config -> strategy -> data -> objective -> epochs of fit(), resumable and monitored.
+
+    vvs-train --config=configs/tiny/la.py --workdir=runs/la --config.train.warm_start=runs/ir
+
+Each epoch is one ``fit`` call on a pipeline seeded by (seed, epoch), so a run killed at any point
+and resumed from its last checkpoint repeats exactly the epochs an uninterrupted run would do.
+Between epochs the trainer re-clusters (LA), runs the objective's own epoch hooks, measures kNN
+accuracy on the validation split and checkpoints.
+"""
+import dataclasses
+import os
+import time
+
+import vvs_tf  # noqa: F401  (oneDNN before TensorFlow)
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from vvs_tf import checkpointing, config as config_lib, monitor
+from vvs_tf.data import pipeline, sources
+from vvs_tf.objectives import DataInfo, create_objective, get_objective_class
+from vvs_tf.optim import build_optimizer
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and config.")
+
+
+def make_strategy(runtime) -> tf.distribute.Strategy:
+    """Mirrored over the visible GPUs (or `num_devices` logical CPUs), one device when there is one."""
+    if runtime.strategy == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+    devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")][:max(1, runtime.num_devices)]
+    if runtime.num_devices:
+        if runtime.num_devices > len(devices):
+            raise ValueError(f"runtime.num_devices={runtime.num_devices} but only {len(devices)} "
+                             f"devices are visible: {devices}")
+        devices = devices[:runtime.num_devices]
+    if runtime.strategy == "one_device" or (runtime.strategy == "auto" and len(devices) == 1):
+        return tf.distribute.OneDeviceStrategy(devices[0])
+    if runtime.strategy in ("auto", "mirrored"):
+        return tf.distribute.MirroredStrategy(devices)
+    raise ValueError(f"unknown runtime.strategy {runtime.strategy!r}; known: auto, mirrored, "
+                     "one_device, multi_worker")
+
+
+def open_sources(config):
+    """Training and validation sources of the config (validation: the source's validation split)."""
+    options = dict(data_dir=config.data.data_dir or None, strict=config.data.strict,
+                   num_images=config.data.num_images, image_size=config.data.world_image_size,
+                   seed=config.seed, cache_dir=config.data.cache_dir or None,
+                   with_depth=config.data.get("with_depth", False))
+    train = sources.open_source(config.data.source, split=config.data.train_split, **options)
+    val_spec = config.data.validation_source or config.data.source
+    validation = sources.open_source(val_spec, split=config.data.validation_split, **options)
+    return train, validation
+
+
+class Trainer:
+    """One training run in a workdir; `run()` trains to config.train.epochs and returns a summary."""
+
+    def __init__(self, config, workdir: str):
+        config_lib.validate(config)
+        self.config, self.workdir = config, workdir
+        keras.utils.set_random_seed(config.seed)
+        keras.mixed_precision.set_global_policy(config.runtime.precision)
+        if config.runtime.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        self.strategy = make_strategy(config.runtime)
+        replicas = self.strategy.num_replicas_in_sync
+        if config.train.batch_size % replicas:
+            raise ValueError(f"train.batch_size={config.train.batch_size} is not divisible by the "
+                             f"{replicas} replicas of the strategy")
+        self.train_source, self.validation_source = open_sources(config)
+        self.data_info = DataInfo(self.train_source.num_examples, self.train_source.num_classes,
+                                  config.data.image_size)
+        self.objective_class = get_objective_class(config.method)
+        examples = self.train_source.num_examples
+        self.steps_per_epoch = config.train.steps_per_epoch or examples // config.train.batch_size
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"{examples} training examples make no batch of "
+                             f"train.batch_size={config.train.batch_size}")
+        with self.strategy.scope():
+            self.objective = create_objective(config, self.data_info)
+            optimizer = build_optimizer(config.optimizer, self.steps_per_epoch, config.train.epochs)
+            self.objective.compile(optimizer=optimizer, jit_compile=config.runtime.jit_compile)
+            optimizer.build(self.objective.trainable_variables)
+        self.state = checkpointing.TrainingState(self.objective, workdir, config.train.keep_checkpoints)
+        self.writer = monitor.ScalarWriter(os.path.join(workdir, "tensorboard"))
+
+    # --- data ----------------------------------------------------------------------------------
+    def epoch_dataset(self, epoch: int):
+        obj = self.objective
+        return pipeline.make_dataset(
+            self.train_source, batch_size=self.config.train.batch_size, view=obj.view,
+            training=True, seed=self.config.seed * 100003 + epoch,
+            image_size=self.config.data.image_size, num_views=obj.num_views,
+            subset=getattr(obj, "training_subset", None))
+
+    def eval_dataset(self, source):
+        return pipeline.make_dataset(
+            source, batch_size=self.config.train.batch_size, view="eval", training=False,
+            seed=self.config.seed, image_size=self.config.data.image_size)
+
+    # --- the loop --------------------------------------------------------------------------------
+    def run(self) -> dict:
+        checkpointing.write_run_description(self.workdir, self.config, self.data_info)
+        start_epoch = self.state.restore_latest()
+        if start_epoch:
+            logging.info("resumed %s at epoch %d", self.workdir, start_epoch)
+        elif self.config.train.warm_start:
+            parts = checkpointing.warm_start(self.objective, self.config.train.warm_start)
+            logging.info("warm-started %s from %s", parts, self.config.train.warm_start)
+        if not self.objective.trains or self.config.train.epochs == 0:
+            self.state.save(0)
+            return {"epochs": 0, "knn_top1": self.knn()}
+        step_monitor = monitor.StepMonitor(self.writer, self.config.train.batch_size,
+                                           self.config.train.log_every_steps)
+        epoch_hooks = self.epoch_hooks()
+        summary = {}
+        run_start = time.perf_counter()
+        for epoch in range(start_epoch, self.config.train.epochs):
+            for hook in epoch_hooks:
+                hook.on_epoch_begin(epoch)
+            history = self.objective.fit(
+                self.epoch_dataset(epoch), epochs=epoch + 1, initial_epoch=epoch,
+                steps_per_epoch=self.steps_per_epoch, callbacks=[step_monitor],
+                verbose=2 if os.environ.get("CI") else 1)
+            logs = {k: float(v[-1]) for k, v in history.history.items()}
+            if not np.isfinite(logs.get("loss", 0.0)):
+                raise FloatingPointError(
+                    f"loss is {logs['loss']} in epoch {epoch}; the last good checkpoint is kept "
+                    f"at {self.state.manager.latest_checkpoint}")
+            finished = epoch + 1
+            if finished % self.config.monitor.knn_every_epochs == 0 or finished == self.config.train.epochs:
+                logs["knn_top1"] = self.knn()
+            logs["images_per_second"] = step_monitor.last_images_per_second
+            self.writer.scalars({f"epoch/{k}": v for k, v in logs.items()},
+                                int(self.objective.optimizer.iterations))
+            if finished % self.config.train.checkpoint_every_epochs == 0 or finished == self.config.train.epochs:
+                self.state.save(finished)
+            remaining = (time.perf_counter() - run_start) / (finished - start_epoch) * (
+                self.config.train.epochs - finished)
+            logging.info("epoch %d/%d %s (ETA %.0fs)", finished, self.config.train.epochs,
+                         " ".join(f"{k}={v:.4g}" for k, v in logs.items()), remaining)
+            summary = dict(logs, epochs=finished)
+        return summary
+
+    def epoch_hooks(self):
+        """Callbacks that act between epochs (re-clustering, DeepCluster rounds)."""
+        hooks = []
+        if hasattr(self.objective, "cluster_labels"):
+            from vvs_tf.objectives.clustering import ReclusterCallback
+
+            hooks.append(ReclusterCallback(self.objective, self.config.seed,
+                                           self.config.objective.kmeans_iterations, self.writer))
+        if hasattr(self.objective, "epoch_callbacks"):
+            hooks.extend(self.objective.epoch_callbacks(self.eval_dataset(self.train_source)))
+        return hooks
+
+    def knn(self) -> float:
+        return monitor.knn_top1(
+            self.objective, self.eval_dataset(self.train_source),
+            self.eval_dataset(self.validation_source), self.config.monitor.knn_k,
+            self.config.monitor.knn_tau, self.data_info.num_classes)
+
+
+def train(config, workdir: str) -> dict:
+    return Trainer(config, workdir).run()
+
+
+def main(argv):
+    del argv
+    if _CONFIG.value is None or _WORKDIR.value is None:
+        raise app.UsageError("--config and --workdir are required")
+    summary = train(_CONFIG.value, _WORKDIR.value)
+    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
