@@ -12,6 +12,7 @@ setup(
     install_requires=[
         "tensorflow==2.21.0",
         "keras==3.15.1",
+        "tensorboard==2.21.0",
         "tensorflow-datasets==4.9.10",
         "tensorflow-serving-api==2.21.0",
         "absl-py==2.5.1",

@@ -126,10 +126,10 @@ def _output_order(backbone, layers) -> tuple:
 
 
 def _readout_model(backbone, names):
-    """A callable images -> {name: activation} computing only what `names` need.
+    """A callable images -> {name: activation} for the chosen read-outs.
 
-    A functional backbone is cut into a sub-model sharing its layers (so a one-layer signature does
-    not run the whole network); any other model is called whole and its dict filtered.
+    A functional backbone is cut into a sub-model sharing its layers (so exporting a subset does
+    not compute the rest); any other model is called whole and its dict filtered.
     """
     try:
         sub = keras.Model(backbone.inputs, {n: backbone.output[n] for n in names})
@@ -202,19 +202,21 @@ class _ActivationExport(tf.Module):
 
 
 def _build_signatures(backbone, layers, keys, input_shape, embedding_fn):
+    """Concrete functions of every signature. The backbone is traced once, into one inner
+    function that all signatures call; TF's graph optimiser inlines it and prunes what a
+    signature does not return, so a one-layer signature only runs the layers it needs."""
     images_spec = tf.TensorSpec([None, *input_shape], tf.float32, name=IMAGES_INPUT)
     encoded_spec = tf.TensorSpec([None] * (len(input_shape) - 2), tf.string, name=ENCODED_INPUT)
-    readout_all = _readout_model(backbone, layers)
-    last = layers[-1]
-    readout_last = _readout_model(backbone, [last])
+    readout = _readout_model(backbone, layers)
 
+    @tf.function(input_signature=[images_spec])
     def activations(images):
-        return {keys[n]: tf.cast(a, tf.float32) for n, a in readout_all(images).items()}
+        return {keys[n]: tf.cast(a, tf.float32) for n, a in readout(images).items()}
 
     def embedding(images):
         if embedding_fn is not None:
             return {EMBEDDING_OUTPUT: tf.cast(embedding_fn(images), tf.float32)}
-        return {EMBEDDING_OUTPUT: tf.cast(spatial_mean(readout_last(images)[last]), tf.float32)}
+        return {EMBEDDING_OUTPUT: spatial_mean(activations(images)[keys[layers[-1]]])}
 
     def on_images(fn):
         return tf.function(fn, input_signature=[images_spec]).get_concrete_function()
@@ -231,11 +233,9 @@ def _build_signatures(backbone, layers, keys, input_shape, embedding_fn):
         "activations_encoded": on_encoded(activations),
         "serving_encoded": on_encoded(embedding),
     }
-    for name in layers:
-        one = _readout_model(backbone, [name])
-        signatures[LAYER_SIGNATURE_PREFIX + keys[name]] = on_images(
-            lambda images, one=one, name=name: {keys[name]: tf.cast(one(images)[name], tf.float32)}
-        )
+    for key in keys.values():
+        signatures[LAYER_SIGNATURE_PREFIX + key] = on_images(
+            lambda images, key=key: {key: activations(images)[key]})
     return signatures
 
 

@@ -35,15 +35,19 @@ class StepMonitor(keras.callbacks.Callback):
         self.last_images_per_second = float("nan")
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start, self._steps = time.perf_counter(), 0
+        self._start, self._steps = None, 0
 
     def on_train_batch_end(self, batch, logs=None):
+        # Timed from the end of the epoch's first step, so tracing and pipeline warm-up don't count.
         self._steps += 1
+        if self._start is None:
+            self._start, self._timed_from = time.perf_counter(), self._steps
+            return
+        steps = self._steps - self._timed_from
+        self.last_images_per_second = steps * self.global_batch / max(
+            time.perf_counter() - self._start, 1e-9)
         if self._steps % self.every:
             return
-        elapsed = time.perf_counter() - self._start
-        self.last_images_per_second = self.every * self.global_batch / max(elapsed, 1e-9)
-        self._start = time.perf_counter()
         step = int(self.model.optimizer.iterations)
         values = {f"train/{k}": v for k, v in (logs or {}).items()}
         values["train/learning_rate"] = current_learning_rate(self.model.optimizer)
@@ -54,7 +58,10 @@ class StepMonitor(keras.callbacks.Callback):
 def embed_dataset(objective, dataset):
     """(unit embeddings, labels) of every example of an eval dataset of dict batches."""
     features, labels = [], []
-    embed = tf.function(lambda images: objective.embed(images, training=False))
+    embed = getattr(objective, "_eval_embed", None)
+    if embed is None:
+        embed = objective._eval_embed = tf.function(
+            lambda images: objective.embed(images, training=False), reduce_retracing=True)
     for batch in dataset:
         features.append(embed(batch["image"]).numpy())
         labels.append(batch["label"].numpy())

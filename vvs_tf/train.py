@@ -7,7 +7,6 @@ and resumed from its last checkpoint repeats exactly the epochs an uninterrupted
 Between epochs the trainer re-clusters (LA), runs the objective's own epoch hooks, measures kNN
 accuracy on the validation split and checkpoints.
 """
-import dataclasses
 import os
 import time
 
@@ -47,15 +46,27 @@ def make_strategy(runtime) -> tf.distribute.Strategy:
                      "one_device, multi_worker")
 
 
+def source_options(config, spec: str) -> dict:
+    """The options of `config.data` that the source kind of `spec` takes."""
+    kind = spec.partition(":")[0]
+    data = config.data
+    if kind == "embedded":
+        return dict(num_images=data.num_images, image_size=data.world_image_size, seed=config.seed,
+                    cache_dir=data.cache_dir or None, with_depth=data.get("with_depth", False))
+    if kind == "tfds":
+        return dict(data_dir=data.data_dir or None)
+    if kind in ("folder", "tfrecord"):
+        return dict(strict=data.strict)
+    return {}
+
+
 def open_sources(config):
     """Training and validation sources of the config (validation: the source's validation split)."""
-    options = dict(data_dir=config.data.data_dir or None, strict=config.data.strict,
-                   num_images=config.data.num_images, image_size=config.data.world_image_size,
-                   seed=config.seed, cache_dir=config.data.cache_dir or None,
-                   with_depth=config.data.get("with_depth", False))
-    train = sources.open_source(config.data.source, split=config.data.train_split, **options)
+    train = sources.open_source(config.data.source, split=config.data.train_split,
+                                **source_options(config, config.data.source))
     val_spec = config.data.validation_source or config.data.source
-    validation = sources.open_source(val_spec, split=config.data.validation_split, **options)
+    validation = sources.open_source(val_spec, split=config.data.validation_split,
+                                     **source_options(config, val_spec))
     return train, validation
 
 
@@ -98,7 +109,7 @@ class Trainer:
             self.train_source, batch_size=self.config.train.batch_size, view=obj.view,
             training=True, seed=self.config.seed * 100003 + epoch,
             image_size=self.config.data.image_size, num_views=obj.num_views,
-            subset=getattr(obj, "training_subset", None))
+            shuffle_buffer=self.config.data.shuffle_buffer)
 
     def eval_dataset(self, source):
         return pipeline.make_dataset(

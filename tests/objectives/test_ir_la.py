@@ -94,3 +94,14 @@ def test_memory_bank_update_follows_formula():
     mixed = 0.5 * bank0[index] + 0.5 * v
     expected[index] = mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
     np.testing.assert_allclose(bank.numpy(), expected, rtol=1e-6)
+
+
+def test_exact_softmax_loss_matches_numpy():
+    from vvs_tf.objectives.instance_recognition import exact_softmax_loss
+
+    rng = np.random.default_rng(4)
+    v, bank, index = _unit(rng, 3, 8), _unit(rng, 50, 8), np.array([4, 0, 49])
+    logits = v @ bank.T / 0.1
+    expected = np.mean(np.log(np.exp(logits).sum(1)) - logits[np.arange(3), index])
+    got = exact_softmax_loss(tf.constant(v), tf.constant(bank), tf.constant(index), 0.1)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5)

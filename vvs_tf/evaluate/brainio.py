@@ -71,10 +71,15 @@ def _pick(columns, options, path, what):
 
 
 class StimulusSet:
-    """A stimulus set: ids, per-image metadata arrays, and an image loader (zip or folder)."""
+    """A stimulus set: ids, per-image metadata arrays, and an image loader (zip or folder).
 
-    def __init__(self, csv_path, images=None):
+    images: the zip or folder of images (default: the CSV's stem + .zip, else the stem folder);
+    size: (H, W) or int every image is resized to when loaded (needed if their sizes differ).
+    """
+
+    def __init__(self, csv_path, images=None, size=None):
         self.csv_path = csv_path
+        self.size = size
         columns = read_csv_columns(csv_path)
         id_column = _pick(columns, ID_COLUMNS, csv_path, "stimulus id")
         file_column = _pick(columns, FILENAME_COLUMNS, csv_path, "image file name")
@@ -138,11 +143,16 @@ class StimulusSet:
         with Image.open(io.BytesIO(data)) as image:
             return np.asarray(image.convert("RGB"))
 
+    def subset(self, stimulus_ids):
+        """A view of these stimuli in the given order (e.g. an assembly's), for extraction."""
+        return StimulusSubset(self, self.positions(stimulus_ids))
+
     def load(self, indices, size=None):
         """Images at the given row positions as float32 [B, H, W, 3] in [0, 1].
 
         Images of different sizes need `size` (H, W) or an int, to which each is resized.
         """
+        size = self.size if size is None else size
         arrays = []
         for i in np.asarray(indices, dtype=np.int64).ravel():
             pixels = self._read(self.filenames[i])
@@ -163,6 +173,22 @@ class StimulusSet:
         if self._zip is not None:
             self._zip.close()
             self._zip = None
+
+
+class StimulusSubset:
+    """Some stimuli of a StimulusSet, in a chosen order; loads like a StimulusSet."""
+
+    def __init__(self, parent, positions):
+        self.parent = parent
+        self.parent_positions = np.asarray(positions, dtype=np.int64)
+        self.ids = parent.ids[self.parent_positions]
+        self.metadata = {k: v[self.parent_positions] for k, v in parent.metadata.items()}
+
+    def __len__(self):
+        return len(self.ids)
+
+    def load(self, indices, size=None):
+        return self.parent.load(self.parent_positions[np.asarray(indices, dtype=np.int64)], size)
 
 
 def _open_dataarray(path):

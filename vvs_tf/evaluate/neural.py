@@ -65,12 +65,13 @@ def make_splits(n, n_splits=10, test_fraction=0.1, select_fraction=0.1, labels=N
     """Random train/select/test splits, stratified by `labels` (e.g. object_name) when given.
 
     Within each label group a `test_fraction` of the rows of `test_pool` (default all rows) goes
-    to test and a `select_fraction` of the rows of `select_pool` to select; the rest is train.
+    to test and a `select_fraction` of the rows of `select_pool` (less any already in test) to
+    select; the rest is train. Group sizes that do not divide evenly are rounded at random.
     """
     labels = None if labels is None else np.asarray(labels)
     if labels is not None and len(labels) != n:
         raise ValueError(f"labels has {len(labels)} entries for {n} stimuli")
-    if not 0 < test_fraction < 1 or not 0 <= select_fraction < 1:
+    if not 0 < test_fraction < 1 or not 0 <= select_fraction < 1 - test_fraction:
         raise ValueError(f"fractions must lie in (0, 1), got test {test_fraction}, "
                          f"select {select_fraction}")
     all_rows = np.ones(n, bool)
@@ -81,13 +82,18 @@ def make_splits(n, n_splits=10, test_fraction=0.1, select_fraction=0.1, labels=N
     rng = np.random.default_rng(seed)
     splits = []
     for _ in range(n_splits):
-        q_test = _stratified_quantiles(rng, None if labels is None else labels[test_pool],
-                                       test_pool.sum())
-        test = np.flatnonzero(test_pool)[q_test < test_fraction]
-        free = select_pool.copy()
-        free[test] = False
-        q_sel = _stratified_quantiles(rng, None if labels is None else labels[free], free.sum())
-        select = np.flatnonzero(free)[q_sel < select_fraction]
+        q_test = np.full(n, np.inf)
+        q_test[test_pool] = _stratified_quantiles(
+            rng, None if labels is None else labels[test_pool], test_pool.sum())
+        test = np.flatnonzero(q_test < test_fraction)
+        if np.array_equal(test_pool, select_pool):  # one draw: disjoint quantile intervals
+            select = np.flatnonzero((q_test >= test_fraction)
+                                    & (q_test < test_fraction + select_fraction))
+        else:
+            q_sel = np.full(n, np.inf)
+            q_sel[select_pool] = _stratified_quantiles(
+                rng, None if labels is None else labels[select_pool], select_pool.sum())
+            select = np.setdiff1d(np.flatnonzero(q_sel < select_fraction), test)
         train = np.setdiff1d(np.arange(n), np.concatenate([test, select]))
         if min(len(train), len(test)) == 0 or (select_fraction > 0 and len(select) == 0):
             raise ValueError(f"split of {n} stimuli left an empty part (train {len(train)}, "

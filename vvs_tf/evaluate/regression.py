@@ -18,6 +18,7 @@ their own finite rows only (grouped by NaN pattern), so a missing value never sp
   alpha chosen per neuron on the selection rows (or by exact leave-one-out without them).
 """
 import logging
+import time
 
 import numpy as np
 
@@ -382,8 +383,13 @@ class MaskRegression:
         n_copies = len(self.weight_decays)
 
         def predict(x):
-            # [1, M, P] @ [B, P, C] -> [B, M, C], then the channel mask: [B, M]
-            return tf.reduce_sum(tf.matmul(spatial[None], x) * channel[None], axis=-1) + bias
+            # Spatial masks first as one 2-D matmul, [M, P] @ [P, B*C] -> [M, B, C], so that
+            # neither the forward nor the backward pass builds a [B, M, P] or [B, P, M] tensor;
+            # then the channel masks: [B, M].
+            batch = tf.shape(x)[0]
+            by_position = tf.reshape(tf.transpose(x, [1, 0, 2]), [positions, -1])
+            pooled = tf.reshape(tf.matmul(spatial, by_position), [n_models, batch, channels])
+            return tf.transpose(tf.reduce_sum(pooled * channel[:, None, :], axis=-1)) + bias
 
         def step(x, y, mask):
             y = tf.tile(y, [1, n_copies])
@@ -436,11 +442,14 @@ class MaskRegression:
 
         step, predict, (spatial, channel, bias) = self._build(positions, channels, n_targets)
         rng = np.random.default_rng(self.seed)
+        self.epoch_seconds = []
         for epoch in range(self.epochs):
+            start = time.perf_counter()
             order = rng.permutation(train)
             for pos, x in self._batches(features, order):
                 rows = order[pos]
                 loss = step(x, z[rows], mask[rows])
+            self.epoch_seconds.append(time.perf_counter() - start)
             log.debug("mask epoch %d: mse %.4f", epoch, float(loss))
         n_wd = len(self.weight_decays)
         spatial = spatial.numpy().reshape(n_wd, n_targets, positions)

@@ -71,6 +71,16 @@ def nt_xent_loss(z_a, z_b, temperature):
     return 0.5 * (loss_a + loss_b), 0.5 * (hits_a + hits_b)
 
 
+def two_views(batch):
+    """(view a, view b) [B,H,W,C] of a batch whose "views" are [B,2,H,W,C] (num_views=2)."""
+    views = batch.get("views")
+    if views is None or views.shape.rank != 5 or views.shape[1] != 2:
+        shape = None if views is None else views.shape
+        raise ValueError("contrastive objectives need batches with 'views' of shape [B,2,H,W,C] "
+                         f"(pipeline num_views=2); got views of shape {shape}")
+    return views[:, 0], views[:, 1]
+
+
 def queue_logits(queries, keys, queue, temperature):
     """MoCo's logits [n, 1 + K]: column 0 is q.k+ (the key of the same image), then q.queue."""
     queries, keys = tf.cast(queries, tf.float32), tf.cast(keys, tf.float32)

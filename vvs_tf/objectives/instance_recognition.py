@@ -25,9 +25,21 @@ def nce_loss(positive_logits, noise_logits, log_z, num_examples):
     return tf.reduce_mean(data_term + noise_term)
 
 
+def exact_softmax_loss(embeddings, bank, index, tau):
+    """-log P(i|v_i) with the exact normaliser over the whole bank (what NCE approximates)."""
+    logits = tf.matmul(embeddings, bank, transpose_b=True) / tau
+    return tf.reduce_mean(tf.reduce_logsumexp(logits, -1) - tf.gather(logits, index, batch_dims=1))
+
+
 @register("ir")
 class InstanceRecognition(Objective):
-    """Backbone -> 128-d unit embedding, NCE against 4096 uniform bank rows, bank momentum 0.5."""
+    """Backbone -> 128-d unit embedding, NCE against 4096 uniform bank rows, bank momentum 0.5.
+
+    ``nce_k=0`` replaces NCE by the exact non-parametric softmax over the bank, affordable for small
+    banks. NCE's normaliser Z is fixed after the first batch; on small banks that are refreshed
+    every few steps, SGD with momentum can then drive all embeddings to a common direction, which
+    the exact normaliser prevents (seen on the embedded world; see configs/tiny/ir.py).
+    """
 
     defaults = dict(dim=128, tau=0.07, bank_momentum=0.5, nce_k=4096)
 
@@ -62,6 +74,8 @@ class InstanceRecognition(Objective):
     def compute_loss(self, batch, training=True):
         embeddings = self.embed(batch["image"], training=training)
         index = tf.cast(batch["index"], tf.int64)
+        if self.noise_samples == 0:
+            return exact_softmax_loss(embeddings, self.memory_bank, index, self.tau), {}, embeddings
         positive = tf.reduce_sum(embeddings * tf.gather(self.memory_bank, index), -1) / self.tau
         noise_rows = tf.random.stateless_uniform(
             [self.noise_samples], self.step_seed(1), 0, self.data_info.num_examples, tf.int64)

@@ -137,7 +137,7 @@ class Servable:
         except tf.errors.OpError as error:
             raise ServingError(status_code_of(error), error.message) from None
         wanted = output_filter or list(signature.outputs)
-        return {key: outputs[key].numpy() for key in wanted}
+        return {key: _to_numpy(outputs[key]) for key in wanted}
 
     def warm_up(self):
         """Replay assets.extra/tf_serving_warmup_requests (PredictionLogs), as TF Serving does."""
@@ -155,6 +155,13 @@ class Servable:
                              {k: codec.from_tensor_proto(v) for k, v in request.inputs.items()})
                 count += 1
         return count
+
+
+def _to_numpy(tensor) -> np.ndarray:
+    """Tensor -> ndarray; strings become object arrays of bytes (scalars included)."""
+    if tensor.dtype == tf.string:
+        return np.asarray(tensor.numpy(), dtype=object)
+    return tensor.numpy()
 
 
 def status_code_of(error: tf.errors.OpError):

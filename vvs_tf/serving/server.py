@@ -91,46 +91,52 @@ class LocalServer:
         self.stop()
 
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("model_base_path", None, "Directory of one model's integer version dirs.")
-flags.DEFINE_string("model_name", None, "Name of that model (default: the directory's name).")
-flags.DEFINE_string("model_config_file", None,
-                    "TF Serving ModelServerConfig text proto naming several models.")
-flags.DEFINE_string("host", "127.0.0.1", "Address to bind (0.0.0.0 for every interface).")
-flags.DEFINE_integer("port", 8500, "gRPC port (0: off).")
-flags.DEFINE_integer("rest_api_port", 8501, "REST port (0: off).")
-flags.DEFINE_float("file_system_poll_wait_seconds", 1.0, "Seconds between version scans.")
-flags.DEFINE_integer("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES,
-                     "Largest accepted request body (REST) or message (gRPC).")
-flags.DEFINE_integer("grpc_max_threads", 8, "gRPC worker threads.")
+def define_flags(flag_values=flags.FLAGS):
+    """The binary's flags (TF Serving's names), defined only when it runs."""
+    fv = dict(flag_values=flag_values)
+    flags.DEFINE_string("model_base_path", None, "Directory of one model's version dirs.", **fv)
+    flags.DEFINE_string("model_name", None, "Name of that model (default: the directory's).", **fv)
+    flags.DEFINE_string("model_config_file", None,
+                        "TF Serving ModelServerConfig text proto naming several models.", **fv)
+    flags.DEFINE_string("host", "127.0.0.1", "Address to bind (0.0.0.0: every interface).", **fv)
+    flags.DEFINE_integer("port", 8500, "gRPC port (0: off).", **fv)
+    flags.DEFINE_integer("rest_api_port", 8501, "REST port (0: off).", **fv)
+    flags.DEFINE_float("file_system_poll_wait_seconds", 1.0, "Seconds between version scans.", **fv)
+    flags.DEFINE_integer("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES,
+                         "Largest accepted request body (REST) or message (gRPC).", **fv)
+    flags.DEFINE_integer("grpc_max_threads", 8, "gRPC worker threads.", **fv)
 
 
-def configs_from_flags() -> list:
-    if bool(FLAGS.model_base_path) == bool(FLAGS.model_config_file):
+def configs_from_flags(fv=flags.FLAGS) -> list:
+    """ModelConfigs named by --model_base_path[/--model_name] or --model_config_file."""
+    if bool(fv.model_base_path) == bool(fv.model_config_file):
         raise app.UsageError("give exactly one of --model_base_path or --model_config_file")
-    if FLAGS.model_config_file:
-        return read_model_config_file(FLAGS.model_config_file)
-    base = os.path.abspath(FLAGS.model_base_path)
-    return [ModelConfig(name=FLAGS.model_name or os.path.basename(base.rstrip(os.sep)),
+    if fv.model_config_file:
+        return read_model_config_file(fv.model_config_file)
+    base = os.path.abspath(fv.model_base_path)
+    return [ModelConfig(name=fv.model_name or os.path.basename(base.rstrip(os.sep)),
                         base_path=base)]
+
+
+def server_from_flags(fv=flags.FLAGS) -> LocalServer:
+    """An unstarted LocalServer configured like the command line says."""
+    return LocalServer(
+        configs_from_flags(fv), host=fv.host, rest_port=fv.rest_api_port or None,
+        grpc_port=fv.port or None, poll_seconds=fv.file_system_poll_wait_seconds,
+        max_request_bytes=fv.max_request_bytes, grpc_workers=fv.grpc_max_threads)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    configs = configs_from_flags()
-    server = LocalServer(
-        configs, host=FLAGS.host, rest_port=FLAGS.rest_api_port or None,
-        grpc_port=FLAGS.port or None, poll_seconds=FLAGS.file_system_poll_wait_seconds,
-        max_request_bytes=FLAGS.max_request_bytes, grpc_workers=FLAGS.grpc_max_threads,
-    ).start()
-    for config in configs:
-        versions = [v for v, state, _ in server.repository.status(config.name) if state == "AVAILABLE"]
-        logging.info("model %s from %s: versions %s", config.name, config.base_path, versions)
+    server = server_from_flags().start()
+    for name, config in server.repository.configs.items():
+        versions = [v for v, state, _ in server.repository.status(name) if state == "AVAILABLE"]
+        logging.info("model %s from %s: versions %s", name, config.base_path, versions)
         if server.rest_port:
-            print(f"REST  {server.rest_url(config.name)}", flush=True)
+            print(f"REST  {server.rest_url(name)}", flush=True)
         if server.grpc_port:
-            print(f"gRPC  {server.grpc_url(config.name)}", flush=True)
+            print(f"gRPC  {server.grpc_url(name)}", flush=True)
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
@@ -139,6 +145,7 @@ def main(argv):
 
 
 def run():
+    define_flags()
     app.run(main)
 
 

@@ -1,6 +1,7 @@
 """Argument checks shared by the world's functions and its CLI: fail at once, naming the value."""
 from __future__ import annotations
 
+import numbers
 import os
 
 from vvs_tf.data.world.shapes import CATEGORIES
@@ -9,14 +10,18 @@ MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 256
 VARIATION_LEVELS = (0, 3, 6)
 
 
+def _is_integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def image_size(value) -> int:
-    if not isinstance(value, (int,)) or isinstance(value, bool) or not MIN_IMAGE_SIZE <= value <= MAX_IMAGE_SIZE:
+    if not _is_integer(value) or not MIN_IMAGE_SIZE <= value <= MAX_IMAGE_SIZE:
         raise ValueError(f"image_size must be an integer in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}], got {value!r}")
     return int(value)
 
 
 def count(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not _is_integer(value) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 

@@ -25,7 +25,7 @@ def stimulus_ids(seed: int, num_images: int) -> np.ndarray:
 
 
 def sample_metadata(num_images: int, variations=(0, 3, 6), seed: int = 0, categories=None) -> dict:
-    """Metadata of num_images stimuli, objects and levels balanced, order shuffled by the seed.
+    """Metadata of num_images stimuli, (object, level) pairs balanced, order shuffled by the seed.
 
     Returns {key: np.ndarray [num_images]} for METADATA_KEYS.
     """
@@ -35,8 +35,10 @@ def sample_metadata(num_images: int, variations=(0, 3, 6), seed: int = 0, catego
     objects = np.array([o for o in OBJECTS if OBJECT_CATEGORY[o] in wanted])
     rng = np.random.default_rng([seed, 2])
     i = rng.permutation(num_images)
+    # Object i mod O at level (i + i div O) mod L: every block of O x L stimuli holds each
+    # (object, level) pair once, and even a few stimuli span objects and levels.
     object_name = objects[i % len(objects)]
-    variation = np.array(variations)[(i // len(objects)) % len(variations)]
+    variation = np.array(variations)[(i + i // len(objects)) % len(variations)]
     position, rotation, scale = (np.array([VARIATION_RANGES[v][k] for v in variation]) for k in range(3))
     u = rng.uniform(-1.0, 1.0, (6, num_images))
     return {
@@ -44,11 +46,11 @@ def sample_metadata(num_images: int, variations=(0, 3, 6), seed: int = 0, catego
         "object_name": object_name,
         "category_name": np.array([OBJECT_CATEGORY[o] for o in object_name]),
         "variation": variation.astype(np.int64),
-        "ty": u[0] * position,
-        "tz": u[1] * position,
-        "rxy": u[2] * rotation,
-        "rxz": u[3] * rotation,
-        "ryz": u[4] * rotation,
+        "ty": u[0] * position + 0.0,  # + 0.0 turns -0.0 into 0.0
+        "tz": u[1] * position + 0.0,
+        "rxy": u[2] * rotation + 0.0,
+        "rxz": u[3] * rotation + 0.0,
+        "ryz": u[4] * rotation + 0.0,
         "s": np.exp(u[5] * np.log(scale)),
     }
 

@@ -114,16 +114,26 @@ class ObjectLibrary:
     descriptor: np.ndarray  # float64 [O, D]: shape/appearance summary, for object similarity
 
 
-def object_indices(names) -> np.ndarray:
-    """Indices into OBJECTS of object names (ValueError for unknown names)."""
+def _indices(names, table: tuple, what: str) -> np.ndarray:
+    """Positions of names in table (ValueError naming unknown names), vectorised."""
     names = np.asarray(names)
-    order = np.argsort(np.array(OBJECTS))
-    sorted_names = np.array(OBJECTS)[order]
-    position = np.minimum(np.searchsorted(sorted_names, names), len(OBJECTS) - 1)
-    found = sorted_names[position] == names
+    order = np.argsort(np.array(table))
+    sorted_table = np.array(table)[order]
+    position = np.minimum(np.searchsorted(sorted_table, names), len(table) - 1)
+    found = sorted_table[position] == names
     if not np.all(found):
-        raise ValueError(f"unknown object names {sorted(set(names[~found].tolist()))[:5]}")
+        raise ValueError(f"unknown {what} {sorted(set(names[~found].tolist()))[:5]}")
     return order[position]
+
+
+def object_indices(names) -> np.ndarray:
+    """Indices into OBJECTS of object names."""
+    return _indices(names, OBJECTS, "object names")
+
+
+def category_indices(names) -> np.ndarray:
+    """Indices into CATEGORIES of category names."""
+    return _indices(names, CATEGORIES, "category names")
 
 
 def euler_matrix(angles_deg: np.ndarray) -> np.ndarray:
