@@ -24,10 +24,11 @@ def main():
     print(f"cpu cores visible: {len(os.sched_getaffinity(0))}")
     for size, count in ((64, args.num_images_64), (128, args.num_images_128)):
         meta = world.sample_metadata(count, seed=0)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         world.render(meta, size, seed=0)
-        seconds = time.perf_counter() - start
-        print(f"{size:4d} px: {count} images in {seconds:.1f} s = {count / seconds:.0f} images/s")
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        print(f"{size:4d} px: {count} images in {seconds:.1f} s = {count / seconds:.0f} images/s "
+              f"({cpu:.1f} s of CPU time; load average {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

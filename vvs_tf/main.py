@@ -12,9 +12,13 @@ from absl import app, flags, logging
 
 from vvs_tf.train import train
 
-_WORKDIR = flags.DEFINE_string("workdir", "runs/main", "Where runs, exports and results go.")
-_EPOCHS = flags.DEFINE_integer("epochs", 6, "Epochs of IR and of LA each.")
-_NUM_IMAGES = flags.DEFINE_integer("num_images", 2048, "Embedded-world training images.")
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    flags.DEFINE_string("workdir", "runs/main", "Where runs, exports and results go.")
+    flags.DEFINE_integer("epochs", 6, "Epochs of IR and of LA each.")
+    flags.DEFINE_integer("num_images", 2048, "Embedded-world training images.")
 
 
 def tiny_config(method: str, epochs: int, num_images: int):
@@ -45,11 +49,12 @@ def format_table(runs: dict) -> str:
 
 def main(argv):
     del argv
-    runs = run_main_job(_WORKDIR.value, _EPOCHS.value, _NUM_IMAGES.value)
+    runs = run_main_job(FLAGS.workdir, FLAGS.epochs, FLAGS.num_images)
     print(format_table(runs))
 
 
 def run():
+    define_flags()
     app.run(main)
 
 

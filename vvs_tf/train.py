@@ -23,8 +23,13 @@ from vvs_tf.data import pipeline, sources
 from vvs_tf.objectives import DataInfo, create_objective, get_objective_class
 from vvs_tf.optim import build_optimizer
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and config.")
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Registered when the binary runs, not on import, so other binaries can import the trainer."""
+    config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+    flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and config.")
 
 
 def make_strategy(runtime) -> tf.distribute.Strategy:
@@ -185,13 +190,14 @@ def train(config, workdir: str) -> dict:
 
 def main(argv):
     del argv
-    if _CONFIG.value is None or _WORKDIR.value is None:
+    if FLAGS.config is None or FLAGS.workdir is None:
         raise app.UsageError("--config and --workdir are required")
-    summary = train(_CONFIG.value, _WORKDIR.value)
+    summary = train(FLAGS.config, FLAGS.workdir)
     print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
 
 
 def run():
+    define_flags()
     app.run(main)
 
 

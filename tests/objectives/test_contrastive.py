@@ -63,10 +63,25 @@ def test_two_views_rejects_single_view_batches():
         two_views({"image": tf.zeros([2, 4, 4, 3])})
 
 
-def test_cross_replica_nt_xent_equals_one_device_loss_and_gradient():
+def _cpus():
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(cpus) >= 2, "tests/conftest.py should have split the CPU into two logical devices"
-    strategy = tf.distribute.MirroredStrategy(cpus[:2])
+    return cpus
+
+
+def _fresh_mirrored_strategy():
+    """Two-CPU MirroredStrategy whose collective group keys differ from every earlier strategy's.
+
+    Strategies in one process otherwise share group/instance keys, and the collective executor's
+    cached parameters from an earlier strategy make a later one fail with "Shape mismatch in the
+    collective instance"; TensorFlow's own tests bump this class attribute for the same reason.
+    """
+    tf.distribute.MirroredStrategy._collective_key_base += 100000
+    return tf.distribute.MirroredStrategy(_cpus()[:2])
+
+
+def test_cross_replica_nt_xent_equals_one_device_loss_and_gradient():
+    strategy = _fresh_mirrored_strategy()
     rng = np.random.default_rng(2)
     a, b, tau, n = _unit(rng, 8, 6), _unit(rng, 8, 6), 0.3, 4
 
@@ -149,10 +164,8 @@ def test_two_replicas_match_one_device(method):
     shuffle runs on two replicas only and must be undone exactly), its EMA and the order in which
     the global batch's keys enter the queue.
     """
-    cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
-    assert len(cpus) >= 2, "tests/conftest.py should have split the CPU into two logical devices"
-    single, initial = _train_contrastive(method, tf.distribute.OneDeviceStrategy(cpus[0]))
-    mirrored, _ = _train_contrastive(method, tf.distribute.MirroredStrategy(cpus[:2]))
+    single, initial = _train_contrastive(method, tf.distribute.OneDeviceStrategy(_cpus()[0]))
+    mirrored, _ = _train_contrastive(method, _fresh_mirrored_strategy())
     moved = 0
     for a, b, start in zip(single.weights, mirrored.weights, initial):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=5e-4, rtol=1e-3, err_msg=a.path)

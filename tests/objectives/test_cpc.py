@@ -52,6 +52,7 @@ def test_configs_that_cannot_work_fail_before_training():
         build(config)
 
 
+@pytest.mark.slow
 def test_tiny_cpc_lowers_its_loss():
     config = tiny_config("cpc")
-    assert_trains(config, standard_batch(config, count=4), steps=4, optimizer=keras.optimizers.Adam(1e-3))
+    assert_trains(config, standard_batch(config), steps=3, optimizer=keras.optimizers.Adam(1e-3))

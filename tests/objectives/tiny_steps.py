@@ -23,7 +23,7 @@ def smooth_images(count: int, size: int, seed: int = 0) -> np.ndarray:
     return np.clip(0.5 * gradient + 0.25 * waves + 0.25, 0, 1).astype(np.float32)
 
 
-def tiny_config(method_config: str, width: int = 8):
+def tiny_config(method_config: str, width: int = 4):
     config = importlib.import_module(f"configs.tiny.{method_config}").get_config()
     config.model.width = width
     return config
@@ -35,21 +35,20 @@ def build(config, num_examples: int = 64, num_classes: int = 8):
 
 
 def loss_before_and_after(config, batch: dict, steps: int, optimizer, eager: bool = True):
-    """(loss before, loss after `steps` optimizer steps on `batch`, per-step training losses)."""
+    """(loss before, loss after `steps` optimizer steps on `batch`, [mean training loss of the steps])."""
     objective = build(config)
     objective.compile(optimizer=optimizer, run_eagerly=eager)
     optimizer.build(objective.trainable_variables)
     tensors = {k: tf.constant(v) for k, v in batch.items()}
     before = float(objective.compute_loss(tensors, training=True)[0])
     dataset = tf.data.Dataset.from_tensors(tensors).repeat()
-    logs = objective.fit(dataset, steps_per_epoch=1, epochs=steps, verbose=0)
-    history = logs.history["loss"]
+    history = objective.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0).history["loss"]
     optimizer.iterations.assign(0)  # the same random draws (patches, neighbours) as `before`
     after = float(objective.compute_loss(tensors, training=True)[0])
     return before, after, history
 
 
-def standard_batch(config, count: int = 8, seed: int = 0) -> dict:
+def standard_batch(config, count: int = 4, seed: int = 0) -> dict:
     size = config.data.image_size
     return {"image": smooth_images(count, size, seed), "label": np.arange(count, dtype=np.int32) % 8,
             "index": np.arange(count, dtype=np.int64)}

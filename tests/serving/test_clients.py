@@ -26,8 +26,12 @@ def endpoint(request, server):
     model.close()
 
 
-def test_endpoint_matches_savedmodel_activation_model(endpoint, tiny_model, rng):
-    local = SavedModelActivationModel(tiny_model.path)
+@pytest.fixture(scope="module")
+def local(tiny_model):
+    return SavedModelActivationModel(tiny_model.path)
+
+
+def test_endpoint_matches_savedmodel_activation_model(endpoint, local, rng):
     assert endpoint.layers == local.layers == READOUT_LAYERS
     assert endpoint.input_shape == tuple(local.input_shape) == (32, 32, 3)
     images = rng.random((7, 32, 32, 3), dtype=np.float32)  # batches of 3, 3 and 1

@@ -106,10 +106,8 @@ def _augmenter(spec: dict, element: str, view_fn: ViewFn, size: int, num_views: 
                 for k, c in channels.items()]
         stacked = tf.concat([x] + maps, axis=-1) if maps else x
         seeds = augment.split_seed(tf.stack([draw, example["index"]]), num_views)
-        if num_views == 1:
-            out = view_fn(stacked, size, seeds[0])
-        else:  # one traced copy of the view, run V times
-            out = tf.map_fn(lambda s: view_fn(stacked, size, s), seeds, fn_output_signature=tf.float32)
+        views = [view_fn(stacked, size, seeds[v]) for v in range(num_views)]  # faster than tf.map_fn
+        out = views[0] if num_views == 1 else tf.stack(views)
         result = {k: v for k, v in example.items() if k != element and k not in channels}
         result[element if num_views == 1 else "views"] = out[..., :3]
         start = 3

@@ -327,10 +327,9 @@ def _reduce_spec(reduce, layer):
 def _check_input(model, batch):
     expected = tuple(getattr(model, "input_shape", (None, None, 3)))
     got = batch.shape[1:]
-    for axis, (e, g) in enumerate(zip(expected, got)):
-        if e is not None and e != g:
-            raise ValueError(f"the benchmark's stimuli are {got[0]}x{got[1]}x{got[2]} after "
-                             f"preprocessing but the model takes {expected}; set Preprocess(size=...)")
+    if any(e is not None and e != g for e, g in zip(expected, got)) or len(expected) != len(got):
+        raise ValueError(f"the benchmark's stimuli are {'x'.join(map(str, got))} after "
+                         f"preprocessing but the model takes {expected}; set Preprocess(size=...)")
 
 
 def _write_json(path, content):
@@ -396,7 +395,7 @@ def extract(model, images, layers=None, batch_size=64, preprocess=None, stimulus
     if todo:
         written = _run(model, images, todo, n, batch_size, preprocess, directory, reduce, progress)
         for layer, path in written.items():
-            final = _finish(layer, path, reduce, n_components, max_layer_bytes, n)
+            final = _finish(layer, path, reduce, n_components, max_layer_bytes)
             meta["layers"][wanted(layer)] = os.path.basename(final)
         _write_json(meta_path, meta)
     else:
@@ -435,7 +434,7 @@ def _run(model, images, layers, n, batch_size, preprocess, directory, reduce, pr
     return paths
 
 
-def _finish(layer, partial, reduce, n_components, max_layer_bytes, n):
+def _finish(layer, partial, reduce, n_components, max_layer_bytes):
     """Rename a finished layer file, PCA-reducing it first if asked or if it is too large."""
     full = np.load(partial, mmap_mode="r")
     spec = _reduce_spec(reduce, layer)

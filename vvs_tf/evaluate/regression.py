@@ -147,7 +147,7 @@ class LinearReadout:
             means = (block.T @ averaging).astype(np.float64)      # [b, groups]: mu_S per group
             w = (block.T @ b_full).astype(np.float64)
             w[:, fitted] -= means[:, group_of[fitted]] * b_sums[fitted]
-            for g, (gcols, _, _, _, scale) in enumerate(fits):
+            for gcols, _, _, _, scale in fits:
                 if scale is not None:
                     w[:, gcols] /= scale[cols, None] ** 2      # one for X_S,c^T, one for x
             weights[cols] = w

@@ -66,11 +66,10 @@ def load_photos(directory: str | None) -> np.ndarray | None:
 def procedural_textures(count: int = len(PHOTOS), seed: int = PROCEDURAL_SEED) -> np.ndarray:
     """Seeded colour textures with a natural-image-like 1/f^1.5 spectrum, uint8 [count, 512, 512, 3]."""
     rng = np.random.default_rng(seed)
-    freq = np.fft.fftfreq(BANK_SIZE)
-    radius = np.sqrt(freq[:, None] ** 2 + freq[None, :] ** 2)
-    amplitude = np.maximum(radius, 1.0 / BANK_SIZE) ** -1.5
-    phase = rng.uniform(0, 2 * np.pi, (count, 3, BANK_SIZE, BANK_SIZE))
-    fields = np.fft.ifft2(amplitude * np.exp(1j * phase)).real  # [count, 3, H, W]
+    radius = np.hypot(np.fft.fftfreq(BANK_SIZE)[:, None], np.fft.rfftfreq(BANK_SIZE)[None, :])
+    amplitude = (np.maximum(radius, 1.0 / BANK_SIZE) ** -1.5).astype(np.float32)
+    phase = rng.uniform(0, 2 * np.pi, (count, 3) + radius.shape).astype(np.float32)
+    fields = np.fft.irfft2(amplitude * np.exp(1j * phase), s=(BANK_SIZE, BANK_SIZE))  # [count, 3, H, W]
     mixing = 0.35 * rng.normal(size=(count, 3, 3)) + 0.5 * np.eye(3) + 0.5  # mostly luminance
     colour = np.einsum("nij,njhw->nhwi", mixing, fields)
     lo, hi = np.percentile(colour, [1, 99], axis=(1, 2, 3), keepdims=True)

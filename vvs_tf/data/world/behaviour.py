@@ -65,7 +65,8 @@ def simulate_behaviour(metadata: dict, seed: int = 0, trials_per_image: int = 20
     distractor = present[slot + (slot >= own_slot)]
     worker = rng.integers(0, num_workers, image.size)
     sensitivity = np.exp(rng.normal(0.0, 0.2, num_workers))
-    d_prime = D_MAX * image_ease(metadata, seed)[image] * object_separation()[sample[image], distractor] * sensitivity[worker]
+    separation = object_separation()[sample[image], distractor]
+    d_prime = D_MAX * image_ease(metadata, seed)[image] * separation * sensitivity[worker]
     p_correct = (1 - lapse_rate) * ndtr(d_prime / np.sqrt(2)) + lapse_rate / 2
     correct = rng.uniform(size=image.size) < p_correct
     names = np.array(OBJECTS)

@@ -20,14 +20,16 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> list:
     kw = {"flag_values": flag_values}
     flags.DEFINE_string("output", None, "Directory to create (its parent must exist).", **kw)
     flags.DEFINE_integer("num_images", 2560, "Number of stimuli.", **kw)
-    flags.DEFINE_integer("image_size", 128, f"Image side in pixels, {checks.MIN_IMAGE_SIZE}..{checks.MAX_IMAGE_SIZE}.", **kw)
+    flags.DEFINE_integer("image_size", 128,
+                         f"Image side in pixels, {checks.MIN_IMAGE_SIZE}..{checks.MAX_IMAGE_SIZE}.", **kw)
     flags.DEFINE_integer("seed", 0, "Seed of every random choice.", **kw)
     flags.DEFINE_integer("num_videos", 8, "Number of videos in the stream.", **kw)
     flags.DEFINE_integer("num_frames", 32, f"Frames per video (at least {video.MIN_FRAMES}).", **kw)
     flags.DEFINE_integer("num_repetitions", 10, "Simulated trials per stimulus and neuron (at least 2).", **kw)
     flags.DEFINE_integer("trials_per_image", 20, "Simulated 2AFC trials per image.", **kw)
     flags.DEFINE_list("categories", None, "Categories to include (default: all).", **kw)
-    flags.DEFINE_list("variations", ["0", "3", "6"], f"Variation levels to include, from {checks.VARIATION_LEVELS}.", **kw)
+    flags.DEFINE_list("variations", ["0", "3", "6"],
+                      f"Variation levels to include, from {checks.VARIATION_LEVELS}.", **kw)
     flags.DEFINE_boolean("overwrite", False, "Replace an existing output directory.", **kw)
     flags.mark_flag_as_required("output", flag_values=flag_values)
     return sorted(set(flag_values) - before)

@@ -89,7 +89,8 @@ def load_embedded(num_images: int = 2560, image_size: int = 64, seed: int = 0, s
         raise ValueError(f"validation_fraction={validation_fraction!r} must leave at least one image in each "
                          f"split of {num_images}")
     meta, images, depth = _load_or_render(cache_dir, num_images, image_size, seed, variations, with_depth)
-    rows = np.arange(num_images - num_validation) if split == "train" else np.arange(num_images - num_validation, num_images)
+    boundary = num_images - num_validation
+    rows = np.arange(boundary) if split == "train" else np.arange(boundary, num_images)
     meta = metadata_lib.subset(meta, rows)
     return EmbeddedSplit(
         images=images[rows],

@@ -37,7 +37,8 @@ def gabor_pairs(image_size, centre_y, centre_z, sigma, frequency, orientation):
     dy = ys[None, None, :] - centre_y[:, None, None]
     dz = zs[None, :, None] - centre_z[:, None, None]
     envelope = np.exp(-(dy**2 + dz**2) / (2 * sigma[:, None, None] ** 2))
-    phase = 2 * np.pi * frequency[:, None, None] * (dy * np.cos(orientation)[:, None, None] + dz * np.sin(orientation)[:, None, None])
+    along = dy * np.cos(orientation)[:, None, None] + dz * np.sin(orientation)[:, None, None]
+    phase = 2 * np.pi * frequency[:, None, None] * along
     even, odd = envelope * np.cos(phase), envelope * np.sin(phase)
     even -= envelope * (even.sum((1, 2)) / envelope.sum((1, 2)))[:, None, None]  # remove the DC response
     area = np.float32((2.0 / image_size) ** 2)

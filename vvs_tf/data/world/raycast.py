@@ -22,7 +22,8 @@ _TINY = np.float32(1e-9)
 
 def _affine(coef_y, coef_z, coef_0, ys, zs):
     """coef_y * y + coef_z * z + coef_0 over the grid: [K, H, W] from [K] coefficients."""
-    return (coef_y[:, None, None] * ys[None, None, :] + coef_0[:, None, None]) + coef_z[:, None, None] * zs[None, :, None]
+    row = coef_y[:, None, None] * ys[None, None, :] + coef_0[:, None, None]  # [K, 1, W]
+    return row + coef_z[:, None, None] * zs[None, :, None]  # + [K, H, 1]
 
 
 def _quadratic_roots(d, g1, g2, h, axes, ys, zs, yz):

@@ -84,8 +84,9 @@ def _texture_statistics(maps, windows):
 
 def _gaussian_windows(centre_y, centre_z, sigma):
     grid = (np.arange(_POOL_GRID) + 0.5) / _POOL_GRID * 2 - 1
-    w = np.exp(-((grid[None, None, :] - centre_y[:, None, None]) ** 2 + (-grid[None, :, None] - centre_z[:, None, None]) ** 2)
-               / (2 * sigma[:, None, None] ** 2))
+    dy = grid[None, None, :] - centre_y[:, None, None]
+    dz = -grid[None, :, None] - centre_z[:, None, None]  # rows run top to bottom
+    w = np.exp(-(dy**2 + dz**2) / (2 * sigma[:, None, None] ** 2))
     return (w / w.sum((1, 2), keepdims=True)).astype(np.float32)
 
 
@@ -103,7 +104,8 @@ def _v4_responses(maps, rng, num):
         "rf_tz": rng.uniform(-0.5, 0.5, num),
         "rf_sigma": rng.uniform(0.25, 0.5, num),
     }
-    stats = np.log(0.05 + _texture_statistics(maps, _gaussian_windows(params["rf_ty"], params["rf_tz"], params["rf_sigma"])))
+    windows = _gaussian_windows(params["rf_ty"], params["rf_tz"], params["rf_sigma"])
+    stats = np.log(0.05 + _texture_statistics(maps, windows))
     weights = _sparse_mixture(rng, num, stats.shape[2], active=6)
     drive = _zscore(np.einsum("nkf,kf->nk", _zscore(stats), weights))
     return np.maximum(drive - rng.uniform(-1.0, 0.5, num), 0.0), params
@@ -124,6 +126,15 @@ def _it_features(maps, metadata):
     }
 
 
+_MODELS = {
+    "V1": "simulated V1: Gabor energy (75% complex, 25% simple cells), RF sigma 0.45/f half-widths, power 1.5",
+    "V4": "simulated V4: rectified sparse mixture of log texture statistics (Gabor energy means and "
+    "pairwise products) pooled over Gaussian RFs of sigma 0.25-0.5 half-widths",
+    "IT": "simulated IT: rectified random linear function of object, category, position, pose, size "
+    "and global texture statistics",
+}
+CEILING_FORMULA = ("2 rho / (1 + rho), rho = signal_sd^2 / sqrt((signal_sd^2 + noise_sd^2 / R1) "
+                   "(signal_sd^2 + noise_sd^2 / R2)), R1 = R // 2, R2 = R - R1")
 IT_WEIGHTS = {"category": 1.0, "object": 0.8, "position": 0.35, "size": 0.3, "pose": 0.25, "image": 0.3}
 
 
@@ -147,7 +158,8 @@ def expected_consistency(signal_sd, noise_sd, num_repetitions):
 def make_assembly(responses, metadata, region, neuroid_coords, attrs):
     """A BrainIO-style DataArray (presentation x neuroid) of responses [R, N, K]."""
     reps, n, k = responses.shape
-    presentation = {key: ("presentation", np.tile(np.asarray(metadata[key]), reps)) for key in metadata_lib.METADATA_KEYS}
+    presentation = {key: ("presentation", np.tile(np.asarray(metadata[key]), reps))
+                    for key in metadata_lib.METADATA_KEYS}
     presentation["repetition"] = ("presentation", np.repeat(np.arange(reps), n))
     neuroid = {"neuroid_id": ("neuroid", np.array([f"sim_{region}_{i:04d}" for i in range(k)])),
                "region": ("neuroid", np.full(k, region))}
@@ -186,21 +198,14 @@ def simulate_recordings(images, metadata, seed: int = 0, num_repetitions: int = 
             mean, params = _v4_responses(maps, rng, num)
         else:
             mean, params = _it_responses(maps, metadata, rng, num)
-        signal_sd = rng.uniform(*SIGNAL_SD_RANGE[area], num)
-        mean = mean / np.maximum(mean.std(0), 1e-8) * signal_sd
+        spread = mean.std(0)
+        signal_sd = np.where(spread > 1e-8, rng.uniform(*SIGNAL_SD_RANGE[area], num), 0.0)  # 0: silent neuron
+        mean = mean / np.maximum(spread, 1e-8) * signal_sd
         trials = mean[None] + NOISE_SD[area] * rng.normal(size=(num_repetitions,) + mean.shape)
-        params.update(signal_sd=signal_sd, expected_consistency=expected_consistency(signal_sd, NOISE_SD[area], num_repetitions))
+        params["signal_sd"] = signal_sd
+        params["expected_consistency"] = expected_consistency(signal_sd, NOISE_SD[area], num_repetitions)
         attrs = {"simulated": 1, "area": area, "noise_sd": NOISE_SD[area], "num_repetitions": num_repetitions,
-                 "seed": seed, "model": _MODELS[area], "ceiling_formula": "2 rho / (1 + rho), rho = signal_sd^2 / "
-                 "sqrt((signal_sd^2 + noise_sd^2 / R1) (signal_sd^2 + noise_sd^2 / R2)), R1 = R // 2, R2 = R - R1"}
+                 "seed": seed, "model": _MODELS[area], "ceiling_formula": CEILING_FORMULA}
         out[area] = make_assembly(trials, metadata, area, params, attrs)
     return out
 
-
-_MODELS = {
-    "V1": "simulated V1: Gabor energy (75% complex, 25% simple cells), RF sigma 0.45/f half-widths, power 1.5",
-    "V4": "simulated V4: rectified sparse mixture of log texture statistics (Gabor energy means and "
-    "pairwise products) pooled over Gaussian RFs of sigma 0.25-0.5 half-widths",
-    "IT": "simulated IT: rectified random linear function of object, category, position, pose, size "
-    "and global texture statistics",
-}

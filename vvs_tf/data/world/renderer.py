@@ -71,7 +71,8 @@ def _render_chunk(object_index, ty, tz, rotation, s, background, image_size):
     ys, zs = pixel_centres(image_size)
     kind, d, g1, g2, h, g = _ray_coefficients(object_index, ty, tz, rotation, s)
     flat = lambda a: a.reshape((n * p,) + a.shape[2:])  # noqa: E731
-    t = raycast.entry_depth(flat(kind), flat(d), flat(g1), flat(g2), flat(h), ys, zs).reshape(n, p, image_size, image_size)
+    t = raycast.entry_depth(flat(kind), flat(d), flat(g1), flat(g2), flat(h), ys, zs)
+    t = t.reshape(n, p, image_size, image_size)
     winner = np.argmin(t, 1)
     nearest = np.take_along_axis(t, winner[:, None], 1)[:, 0]
     mask = np.isfinite(nearest)

@@ -75,7 +75,8 @@ def write_world(output_dir, num_images: int = 2560, image_size: int = 128, seed:
         images = renderer.render(meta, image_size, seed=seed)
         write_stimulus_set(tmp, meta, images)
         files = {"stimulus_set_csv": STIMULUS_CSV, "stimulus_set_zip": STIMULUS_ZIP}
-        for area, assembly in recordings.simulate_recordings(images, meta, seed=seed, num_repetitions=num_repetitions).items():
+        assemblies = recordings.simulate_recordings(images, meta, seed=seed, num_repetitions=num_repetitions)
+        for area, assembly in assemblies.items():
             assembly.to_netcdf(os.path.join(tmp, assembly_file(area)), engine="h5netcdf")
             files[f"assembly_{area}"] = assembly_file(area)
         trials = behaviour.simulate_behaviour(meta, seed=seed, trials_per_image=trials_per_image)
