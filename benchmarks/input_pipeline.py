@@ -10,6 +10,7 @@ import vvs_tf  # noqa: F401  (before tensorflow: oneDNN)
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 
@@ -43,14 +44,23 @@ def write_folder(source: sources.Source, root: str) -> None:
                                                quality=90)
 
 
-def rate(ds: tf.data.Dataset, batches: int, images_per_element) -> float:
-    """Images/s over ``batches`` elements after a warm-up (tracing, thread pools, first shuffle)."""
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(ds: tf.data.Dataset, batches: int) -> tuple[float, float]:
+    """(images/s, CPU ms per image) over ``batches`` batches after a warm-up (tracing, thread pools).
+
+    CPU time per image is the steadier number on a shared machine: it is what the pipeline takes
+    away from the training step running beside it.
+    """
     it = iter(ds.repeat())
     for _ in range(3):
         next(it)
-    start = time.perf_counter()
-    count = sum(images_per_element(next(it)) for _ in range(batches))
-    return count / (time.perf_counter() - start)
+    start, cpu = time.perf_counter(), cpu_seconds()
+    count = sum(len(next(it)["label"]) for _ in range(batches))
+    return count / (time.perf_counter() - start), (cpu_seconds() - cpu) / count * 1000
 
 
 def main():
@@ -65,18 +75,18 @@ def main():
     with tempfile.TemporaryDirectory() as root:
         write_folder(memory, root)
         folder = sources.open_source(f"folder:{root}")
-        print(f"input pipeline, {args.image_size} px, batch {args.batch_size}, {os.cpu_count()} CPUs "
-              f"(images/s; two-view rows count images, each giving 2 views)")
-        print(f"{'source':28s} {'recipe':22s} {'images/s':>10s}")
-        for source in (memory, folder):
-            label = source.name if len(source.name) <= 28 else "folder of JPEGs"
-            decoded = source.dataset(shuffle_files=True, seed=0).batch(args.batch_size).prefetch(2)
-            print(f"{label:28s} {'decode only':22s} {rate(decoded, args.batches, lambda b: len(b['label'])):10.0f}")
+        print(f"input pipeline, {args.image_size} px, batch {args.batch_size}, {os.cpu_count()} CPUs, "
+              f"load average {os.getloadavg()[0]:.1f} (two-view rows count images, each giving 2 views)")
+        print(f"{'source':20s} {'recipe':18s} {'images/s':>10s} {'CPU ms/image':>13s}")
+        for label, source in ((memory.name, memory), ("folder of JPEGs", folder)):
+            rows = [("decode only", source.dataset(shuffle_files=True, seed=0).batch(args.batch_size))]
             for view, num_views in (("ir_la", 1), ("simclr", 2)):
-                ds = pipeline.make_dataset(source, args.batch_size, view, training=True, seed=0,
-                                           image_size=args.image_size, num_views=num_views)
-                recipe = f"{view} x{num_views} view{'s' if num_views > 1 else ''}"
-                print(f"{label:28s} {recipe:22s} {rate(ds, args.batches, lambda b: len(b['label'])):10.0f}")
+                rows.append((f"{view} x{num_views} view{'s' if num_views > 1 else ''}",
+                             pipeline.make_dataset(source, args.batch_size, view, training=True, seed=0,
+                                                   image_size=args.image_size, num_views=num_views)))
+            for recipe, ds in rows:
+                images_per_s, cpu_ms = measure(ds, args.batches)
+                print(f"{label:20s} {recipe:18s} {images_per_s:10.0f} {cpu_ms:13.2f}", flush=True)
 
 
 if __name__ == "__main__":

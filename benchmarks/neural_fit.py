@@ -9,7 +9,9 @@ memory is its own: `heap` is tracemalloc's peak of Python/NumPy allocations duri
 `RSS` is the growth of the process's peak resident set over its size just before the fit (it
 includes the memmap's pages as they are read, and TensorFlow's own allocations). Targets: RSS at
 most 2x the layer array. The mask fit trains all neurons x all weight decays in one TF graph; on
-a CPU run it for a few epochs (--mask_epochs) and read the per-epoch time.
+a CPU run it for a few epochs (--mask_epochs) and read the per-epoch time. `test r` is a sanity
+check only: on isotropic random activations ridge and PLS cannot find a neuron's few hundred
+relevant features among 100k, and the mask needs its full epochs to exploit the factorisation.
 """
 import argparse
 import multiprocessing

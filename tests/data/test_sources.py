@@ -97,15 +97,15 @@ def test_from_arrays_rejects_bad_input(kwargs, match):
 
 
 def test_embedded_source_matches_the_world_arrays():
-    world = pytest.importorskip("vvs_tf.data.world", reason="the embedded world module is not built yet")
-    if not hasattr(world, "load_embedded"):
-        pytest.skip("vvs_tf.data.world has no load_embedded yet")
-    data = world.load_embedded(num_images=24, image_size=32, seed=0, split="train")
-    source = sources.open_source("embedded", "train", num_images=24, image_size=32, seed=0)
+    from vvs_tf.data import world
+
+    data = world.load_embedded(num_images=24, image_size=32, seed=0, split="train", with_depth=True)
+    source = sources.open_source("embedded", "train", num_images=24, image_size=32, seed=0, with_depth=True)
     assert source.num_examples == len(data.images) and source.num_classes == data.num_classes
-    examples = by_index(read_all(source))
+    examples = by_index(read_all(source, shuffle_files=True, seed=0))
     for row, i in enumerate(data.index):
         np.testing.assert_array_equal(examples[int(i)]["image"], data.images[row])
+        np.testing.assert_array_equal(examples[int(i)]["depth"], data.depth[row])
         assert examples[int(i)]["label"] == data.labels[row]
 
 
@@ -285,7 +285,7 @@ def test_file_autosharding_splits_tfrecord_workers_disjointly(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_tfds(tmp_path_factory):
     """A real TFDS dataset (3 shards) prepared into a temporary data_dir, plus its builder class."""
-    tfds = pytest.importorskip("tensorflow_datasets")
+    import tensorflow_datasets as tfds
 
     class VvsTinyPhotos(tfds.core.GeneratorBasedBuilder):
         VERSION = tfds.core.Version("1.0.0")
@@ -344,3 +344,27 @@ def test_tfds_offline_errors_say_what_to_download_and_where(tiny_tfds, tmp_path)
         sources.open_source("tfds:vvs_tiny_photos", data_dir=empty)
     prepared = sources.open_source("tfds:vvs_tiny_photos", "test", data_dir=empty, download=True)
     assert prepared.num_examples == 3 and len(read_all(prepared)) == 3
+
+
+def test_tfds_index_feature_is_used_when_present(tmp_path):
+    import tensorflow_datasets as tfds
+
+    class VvsTinyIndexed(tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.0.0")
+
+        def _info(self):
+            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(None, None, 3)),
+                "label": tfds.features.ClassLabel(num_classes=2),
+                "index": tfds.features.Scalar(dtype=np.int64)}))
+
+        def _split_generators(self, dl_manager):
+            return {"train": self._generate_examples()}
+
+        def _generate_examples(self):
+            for k in range(5):  # planted index: 4 - k, image value 10 * k
+                yield k, {"image": np.full((4, 4, 3), 10 * k, np.uint8), "label": k % 2, "index": 4 - k}
+
+    VvsTinyIndexed(data_dir=str(tmp_path)).download_and_prepare()
+    examples = by_index(read_all(sources.open_source("tfds:vvs_tiny_indexed", data_dir=str(tmp_path))))
+    assert [examples[i]["image"][0, 0, 0] for i in range(5)] == [40, 30, 20, 10, 0]

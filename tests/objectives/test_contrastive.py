@@ -144,7 +144,7 @@ def _train_contrastive(method, strategy, steps=2):
     keras.utils.set_random_seed(0)
     with strategy.scope():
         objective = create_objective(_contrastive_config(method), DataInfo(NUM_EXAMPLES, 1, SIZE))
-        optimizer = (LARS(1.0, momentum=0.9, trust_coefficient=0.01) if method == "simclr"
+        optimizer = (LARS(0.05, momentum=0.9, trust_coefficient=0.01) if method == "simclr"
                      else keras.optimizers.SGD(0.1, momentum=0.9))
         objective.compile(optimizer=optimizer)
     initial = [v.numpy() for v in objective.weights]

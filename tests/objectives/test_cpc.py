@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from tiny_steps import assert_trains, build, standard_batch, tiny_config
 from vvs_tf.objectives.cpc import cpc_loss
+from vvs_tf.objectives.patches import grid_extent
 
 
 def test_info_nce_matches_numpy_over_all_patches_of_the_batch():
@@ -56,3 +57,12 @@ def test_configs_that_cannot_work_fail_before_training():
 def test_tiny_cpc_lowers_its_loss():
     config = tiny_config("cpc")
     assert_trains(config, standard_batch(config), steps=3, optimizer=keras.optimizers.Adam(1e-3))
+
+
+def test_full_scale_grid_is_7x7_patches_of_64_px_tiling_256_px():
+    import importlib
+
+    config = importlib.import_module("configs.imagenet.cpc").get_config()
+    cfg = config.objective
+    assert (cfg.grid, cfg.patch_size, config.data.image_size) == (7, 64, 256)
+    assert grid_extent(cfg.grid, cfg.patch_size, cfg.gap) == 256

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from tiny_steps import assert_trains, build, standard_batch, tiny_config
-from vvs_tf.objectives.patches import extract_grid
+from vvs_tf.objectives.patches import check_grid, extract_grid, grid_extent
 from vvs_tf.objectives.relative_position import pick_pairs
 
 # raster order of the 8 neighbours, centre (1, 1) skipped
@@ -41,3 +41,12 @@ def test_configs_that_cannot_work_fail_before_training():
 def test_tiny_relative_position_lowers_its_loss():
     config = tiny_config("relative_position")
     assert_trains(config, standard_batch(config), steps=3, optimizer=keras.optimizers.Adam(1e-3))
+
+
+def test_full_scale_grid_fits_the_224_px_crop():
+    import importlib
+
+    config = importlib.import_module("configs.imagenet.relative_position").get_config()
+    cfg = config.objective
+    check_grid(config.data.image_size, 3, cfg.patch_size, cfg.gap, cfg.jitter)
+    assert grid_extent(3, cfg.patch_size, cfg.gap) + 2 * cfg.jitter == 220

@@ -42,3 +42,34 @@ def test_json_values_follow_tf_serving_conventions():
                                     {"scores": [3.0, 4.0], "label_bytes": {"b64": "YQ=="}}]}
     columns = codec.predict_response_json({"scores": outputs["scores"]}, row_format=False)
     assert columns == {"outputs": [[1.0, 2.0], [3.0, 4.0]]}
+
+
+def test_wire_bytes_are_tf_serving_messages_both_ways(rng):
+    from tensorflow_serving.apis import model_pb2, predict_pb2
+
+    from vvs_tf.serving import wire
+
+    outputs = {"conv1": rng.random((2, 4, 4, 3), dtype=np.float32),
+               "ids": np.arange(6, dtype=np.int64).reshape(2, 3),
+               "name_bytes": np.array([b"\x00a", b"b"], dtype=object)}
+    spec = model_pb2.ModelSpec(name="m", signature_name="activations", version={"value": 3})
+    data = wire.encode(predict_pb2.PredictResponse, outputs, model_spec=spec)
+    protobuf_built = predict_pb2.PredictResponse(
+        model_spec=spec, outputs={k: codec.to_tensor_proto(v) for k, v in outputs.items()})
+    assert predict_pb2.PredictResponse.FromString(data) == protobuf_built
+    # and read back, from our bytes and from protobuf's (whatever the field order)
+    for payload in (data, protobuf_built.SerializeToString()):
+        message, arrays = wire.decode(predict_pb2.PredictResponse, payload)
+        assert message.model_spec == spec and sorted(arrays) == sorted(outputs)
+        for key, array in outputs.items():
+            assert arrays[key].tolist() == array.tolist()
+    # a request with per-value float lists decodes to the same numbers
+    request = predict_pb2.PredictRequest(model_spec=spec, output_filter=["conv1"])
+    request.inputs["images"].dtype = types_pb2.DT_FLOAT
+    request.inputs["images"].tensor_shape.dim.add(size=3)
+    request.inputs["images"].float_val.extend([0.5, 1.5, 2.5])
+    message, arrays = wire.decode(predict_pb2.PredictRequest, request.SerializeToString())
+    assert list(message.output_filter) == ["conv1"] and arrays["images"].tolist() == [0.5, 1.5, 2.5]
+    truncated = data[:-5]
+    with pytest.raises(ServingError, match="truncated"):
+        wire.decode(predict_pb2.PredictResponse, truncated)

@@ -104,11 +104,13 @@ def random_apply(image: tf.Tensor, seed, p: float, fn) -> tf.Tensor:
     return tf.cond(_uniform(seed) < p, lambda: fn(image), lambda: tf.identity(image))
 
 
+def _luminance(rgb: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_sum(rgb * tf.constant(_LUMA, rgb.dtype), -1, keepdims=True)
+
+
 def to_grayscale(image: tf.Tensor) -> tf.Tensor:
     """Luminance, repeated into three channels (extra channels kept)."""
-    def gray3(rgb):
-        return tf.repeat(tf.reduce_sum(rgb * tf.constant(_LUMA, rgb.dtype), -1, keepdims=True), 3, axis=-1)
-    return _on_rgb(image, gray3)
+    return _on_rgb(image, lambda rgb: tf.repeat(_luminance(rgb), 3, axis=-1))
 
 
 def random_grayscale(image: tf.Tensor, seed, p: float = 0.2) -> tf.Tensor:
@@ -129,14 +131,10 @@ def color_jitter(image: tf.Tensor, seed, strength: float = 0.4, hue: float | Non
     low = max(0.0, 1.0 - strength)
     brightness, contrast, saturation = tf.unstack(low + (1.0 + strength - low) * u[:3])
     hue_delta = hue * (2.0 * u[3] - 1.0)
-
-    def grey(x):
-        return tf.reduce_sum(x * tf.constant(_LUMA, x.dtype), -1, keepdims=True)
-
     steps = (
         lambda x: tf.clip_by_value(x * brightness, 0.0, 1.0),
-        lambda x: _blend(x, tf.reduce_mean(grey(x), axis=[-3, -2, -1], keepdims=True), contrast),
-        lambda x: _blend(x, grey(x), saturation),
+        lambda x: _blend(x, tf.reduce_mean(_luminance(x), axis=[-3, -2, -1], keepdims=True), contrast),
+        lambda x: _blend(x, _luminance(x), saturation),
         lambda x: tf.image.adjust_hue(x, hue_delta),
     )
 

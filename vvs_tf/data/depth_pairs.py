@@ -80,7 +80,7 @@ def read_depth(path: tf.Tensor) -> tf.Tensor:
                        tf.float32)
 
     def npy():
-        return tf.reshape(tf.numpy_function(_load_npy, [path], tf.float32), [-1, -1])
+        return tf.ensure_shape(tf.numpy_function(_load_npy, [path], tf.float32), [None, None])
 
     is_npy = tf.strings.regex_full_match(tf.strings.lower(path), r".*\.npy")
     depth = tf.cond(is_npy, npy, png)

@@ -22,9 +22,10 @@ was, and validating every file with PIL when a source opens reads ImageNet twice
 what only TensorFlow's decoder rejects. So each element is decoded inside its own one-element
 dataset with ``ignore_errors``, followed by a failure marker that carries the element's path; the
 first of the two wins (:func:`_guarded_decode`). The check is exact (an element is skipped iff
-TensorFlow cannot decode it), runs in parallel, and costs about 0.15 ms of CPU per image (measured:
-64-px JPEGs decode at ~6.7k images/s bare and ~3.2k images/s guarded on 2 cores), small next to the
-3-5 ms a full-size ImageNet JPEG takes to decode. Skipped examples are counted in
+TensorFlow cannot decode it) and runs in parallel; it adds about 0.2-0.3 ms of CPU per image
+(measured on 2 busy cores: 64-px JPEGs took ~0.4 ms per image bare and ~0.65 ms guarded; grouping
+elements 16 or 64 to a guard did not help), small next to the 3-5 ms a full-size ImageNet JPEG takes
+to decode. In-memory sources need no guard. Skipped examples are counted in
 ``Source.skipped`` and logged once each with their path; ``strict=True`` raises instead, naming the
 file. Grayscale, palette, RGBA and 16-bit images are converted to 3-channel uint8 by the decoder;
 ``min_size`` rejects images whose shorter side is smaller (skipped, or an error in strict mode).

@@ -140,7 +140,7 @@ class LinearReadout:
             group_of[cols] = g
         fitted = np.flatnonzero(group_of >= 0)
         b_sums = b_full.sum(axis=0, dtype=np.float64)
-        weights = np.zeros((features.d, n_targets))
+        weights = np.zeros((features.d, n_targets), np.float32)
         bias = np.full(n_targets, np.nan)
         bias[fitted] = 0.0
         for cols, block in streaming.column_blocks(features.matrix, all_rows, features.block_bytes):
@@ -204,8 +204,8 @@ class Ridge:
             if len(grid) == 1:
                 best = np.zeros(len(cols), np.int64)
             elif select is not None:
-                k_sel = _centred_cross(gram, select, rows)
-                r = np.stack([pearson_columns(k_sel @ (u @ (uty / (lam[:, None] + a))) + y_mean,
+                k_sel_u = _centred_cross(gram, select, rows) @ u
+                r = np.stack([pearson_columns(k_sel_u @ (uty / (lam[:, None] + a)) + y_mean,
                                               y[np.ix_(select, cols)]) for a in grid])
                 best = _choose(r)
             else:

@@ -19,13 +19,16 @@ _BN = dict(momentum=0.9, epsilon=1e-5)
 
 def _bn(name, synchronized):
     return layers.BatchNormalization(**_BN, synchronized=synchronized, name=name)
-_INIT = keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="untruncated_normal")
 
 
 def _conv(filters, kernel, stride, name):
     return layers.Conv2D(
         filters, kernel, strides=stride, padding="same", use_bias=False,
-        kernel_initializer=_INIT, name=name,
+        # A fresh initializer per layer: its seed is drawn after keras.utils.set_random_seed, so
+        # the same config seed gives the same weights in any process.
+        kernel_initializer=keras.initializers.VarianceScaling(
+            2.0, mode="fan_out", distribution="untruncated_normal"),
+        name=name,
     )
 
 

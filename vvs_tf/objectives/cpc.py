@@ -16,9 +16,8 @@ import tensorflow as tf
 from vvs_tf.models.resnet import feature_channels
 from vvs_tf.objectives.base import Objective
 from vvs_tf.objectives.contrastive import info_nce_loss
-from vvs_tf.objectives.patches import check_grid, extract_grid
+from vvs_tf.objectives.patches import check_grid, extract_grid, require_any_input_size
 from vvs_tf.objectives.registry import register
-from vvs_tf.objectives.relative_position import require_any_input_size
 
 
 def cpc_loss(codes, predictions):

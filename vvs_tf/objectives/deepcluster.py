@@ -134,7 +134,8 @@ class DeepCluster(Objective):
 
     def start_round(self, cluster_ids: np.ndarray, seed: int):
         """New pseudo-labels, a re-initialised head (weights N(0, head_init_std), bias 0) and reset
-        optimizer slots (momentum) of the head, so nothing of the last round's classes is kept."""
+        optimizer slots of the head (Keras names them "{variable path}_{slot}"), so nothing of the
+        last round's classes is kept."""
         self.cluster_ids.assign(cluster_ids)
         weights = (balanced_weights(cluster_ids, self.num_clusters)
                    if self.config.objective.balance_clusters

@@ -5,7 +5,8 @@ pixels, with the layout centred in the image; ``gap`` < 0 makes neighbouring pat
 64-px patches every 32 px), ``gap`` > 0 leaves space between them (relative position, so that
 low-level continuity across patch borders cannot solve the task). Each patch may move by up to
 ``jitter`` pixels in both directions (a stateless random shift per image and cell). The patches are
-gathered with integer indices, so they equal plain NumPy slices of the images.
+gathered with integer indices, so they equal plain NumPy slices of the images. The checks here let a
+patch method's config fail before training when its grid cannot fit the image.
 """
 import vvs_tf  # noqa: F401
 
@@ -31,6 +32,14 @@ def check_grid(image_size: int, grid: int, patch_size: int, gap: int = 0, jitter
             f"patch grid of {grid}x{grid} patches of {patch_size} px with gap {gap} and jitter {jitter} "
             f"spans {needed} px, more than the {image_size}-px image (lower patch_size/gap/jitter or "
             "raise data.image_size)")
+
+
+def require_any_input_size(config, method: str, patch_size: int) -> None:
+    """Patch methods feed patches and whole images to one backbone, so its input size must be free."""
+    if config.model.get("input_size") is not None:
+        raise ValueError(
+            f"{method} feeds {patch_size}-px patches (training) and {config.data.image_size}-px images "
+            f"(embedding) to the backbone: set model.input_size=None (got {config.model.input_size})")
 
 
 def grid_origins(image_size: int, grid: int, patch_size: int, gap: int = 0) -> tf.Tensor:

@@ -12,19 +12,11 @@ import tensorflow as tf
 from vvs_tf.models.heads import mlp_head
 from vvs_tf.models.resnet import feature_channels
 from vvs_tf.objectives.base import Objective
-from vvs_tf.objectives.patches import check_grid, extract_grid
+from vvs_tf.objectives.patches import check_grid, extract_grid, require_any_input_size
 from vvs_tf.objectives.registry import register
 from vvs_tf.objectives.rotation import classification_loss
 
 CENTRE = 4  # raster index of the centre cell of the 3x3 grid
-
-
-def require_any_input_size(config, method: str, patch_size: int) -> None:
-    """Patch methods feed patches and whole images to one backbone, so its input size must be free."""
-    if config.model.get("input_size") is not None:
-        raise ValueError(
-            f"{method} feeds {patch_size}-px patches (training) and {config.data.image_size}-px images "
-            f"(embedding) to the backbone: set model.input_size=None (got {config.model.input_size})")
 
 
 def pick_pairs(patches, neighbour_labels):

@@ -9,7 +9,8 @@ are retried with exponential back-off when the server is unreachable or overload
 (400/404, INVALID_ARGUMENT/NOT_FOUND) fail at once with the server's message.
 
 REST uses the standard library (http.client, persistent connections, one per thread, no proxy);
-gRPC uses the tensorflow-serving-api stubs with raw `tensor_content` tensors.
+gRPC uses the tensorflow-serving-api messages, Predict's written and read around the NumPy
+buffers (vvs_tf.serving.wire).
 """
 import vvs_tf  # noqa: F401  (oneDNN before TensorFlow)
 
@@ -28,7 +29,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from vvs_tf.serving import codec
+from vvs_tf.serving import codec, wire
 from vvs_tf.serving.errors import ServingError
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -96,7 +97,8 @@ class ServingClient:
 
     def predict(self, inputs: dict, signature_name: str = DEFAULT_SIGNATURE,
                 output_filter=None) -> dict:
-        """{input name: array} -> {output name: array} through one signature."""
+        """{input name: array} -> {output name: array} through one signature (over gRPC the
+        arrays are read-only views of the response)."""
         signature = self.signature(signature_name)
         arrays = {k: np.asarray(v) for k, v in inputs.items()}
         return self._retrying(lambda: self._predict(arrays, signature, output_filter))
@@ -193,6 +195,9 @@ class GrpcClient(ServingClient):
         self._channel = grpc.insecure_channel(address, options=[
             ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)])
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._predict_bytes = self._channel.unary_unary(  # wire bytes in and out (see wire.py)
+            "/tensorflow.serving.PredictionService/Predict",
+            request_serializer=None, response_deserializer=None)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
     def _spec(self, signature_name=""):
@@ -221,13 +226,11 @@ class GrpcClient(ServingClient):
         return {row.version: _STATE_NAME(row.state) for row in response.model_version_status}
 
     def _predict(self, arrays, signature, output_filter):
-        request = predict_pb2.PredictRequest(
-            model_spec=self._spec(signature.name),
-            inputs={k: codec.to_tensor_proto(v) for k, v in arrays.items()},
-            output_filter=list(output_filter or ()),
-        )
-        response = self._call(self._predictions.Predict, request)
-        return {k: codec.from_tensor_proto(v) for k, v in response.outputs.items()}
+        request = wire.encode(predict_pb2.PredictRequest, arrays, model_spec=self._spec(
+            signature.name), output_filter=list(output_filter or ()))
+        _, outputs = wire.decode(predict_pb2.PredictResponse,
+                                 self._call(self._predict_bytes, request))
+        return outputs  # numeric arrays are read-only views of the response bytes
 
     def close(self):
         self._channel.close()
