@@ -10,6 +10,7 @@ the direct call at batch 32.
 """
 import vvs_tf  # noqa: F401  (oneDNN before TensorFlow)
 
+import os
 import tempfile
 import time
 
@@ -28,29 +29,32 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum("model", "resnet18", ["resnet18", "tiny"], "resnet18: width 64; tiny: width 8.")
 flags.DEFINE_integer("size", 64, "Input size in pixels.")
 flags.DEFINE_integer("requests", 30, "Timed requests per (path, batch size).")
+flags.DEFINE_float("rest_max_seconds", 60.0,
+                   "Time budget of REST per (signature, batch): JSON of large activations is slow.")
 flags.DEFINE_integer("warmup", 3, "Untimed requests first.")
 flags.DEFINE_list("batches", ["1", "32"], "Batch sizes.")
 flags.DEFINE_list("signatures", ["activations", "serving_default"], "Signatures to time.")
 
 
-def time_interleaved(paths: dict, inputs, requests: int, warmup: int) -> dict:
-    """Seconds per request of each path, taking turns request by request, so that a busy
-    machine slows every path alike."""
-    for _ in range(warmup):
-        for call in paths.values():
+def time_interleaved(paths: dict, inputs, counts: dict, warmup: dict) -> dict:
+    """Seconds per request of each path, taking turns request by request (so that a busy
+    machine slows every path alike) until each path has made its count of requests."""
+    for name, call in paths.items():
+        for _ in range(warmup[name]):
             call(inputs)
-    seconds = {name: np.empty(requests) for name in paths}
-    for i in range(requests):
+    seconds = {name: [] for name in paths}
+    for i in range(max(counts.values())):
         for name, call in paths.items():
-            start = time.perf_counter()
-            call(inputs)
-            seconds[name][i] = time.perf_counter() - start
-    return seconds
+            if i < counts[name]:
+                start = time.perf_counter()
+                call(inputs)
+                seconds[name].append(time.perf_counter() - start)
+    return {name: np.array(times) for name, times in seconds.items()}
 
 
 def summary(seconds: np.ndarray) -> dict:
-    return {"rps": len(seconds) / seconds.sum(), "p50": 1e3 * np.percentile(seconds, 50),
-            "p99": 1e3 * np.percentile(seconds, 99), "mean": 1e3 * seconds.mean()}
+    return {"n": len(seconds), "rps": len(seconds) / seconds.sum(),
+            "p50": 1e3 * np.percentile(seconds, 50), "p99": 1e3 * np.percentile(seconds, 99)}
 
 
 def main(argv):
@@ -80,22 +84,30 @@ def main(argv):
                     images = np.random.default_rng(batch).random(
                         (batch, FLAGS.size, FLAGS.size, 3), dtype=np.float32)
                     out_mb = sum(v.nbytes for v in direct(images).values()) / 2**20
-                    seconds = time_interleaved(paths, images, FLAGS.requests, FLAGS.warmup)
-                    base = summary(seconds["direct"])
+                    start = time.perf_counter()
+                    paths["REST"](images)  # warms REST and sizes its share of the requests
+                    rest_count = int(FLAGS.rest_max_seconds / (time.perf_counter() - start))
+                    counts = {name: FLAGS.requests for name in paths}
+                    counts["REST"] = max(3, min(FLAGS.requests, rest_count))
+                    warmup = {name: FLAGS.warmup for name in paths}
+                    warmup["REST"] = 0
+                    seconds = time_interleaved(paths, images, counts, warmup)
+                    reference = summary(seconds["direct"])
                     for name, times in seconds.items():
                         stats = summary(times)
-                        overhead = 100 * (stats["p50"] / base["p50"] - 1)
+                        overhead = 100 * (stats["p50"] / reference["p50"] - 1)
                         rows.append((signature, batch, out_mb, name, stats, overhead))
             for client in clients.values():
                 client.close()
 
-    print(f"\nResNet-18 width {width} at {FLAGS.size} px, {FLAGS.requests} sequential requests "
-          f"each, loopback, server in-process; CPU threads: {tf.config.threading.get_intra_op_parallelism_threads() or 'all'}")
-    print(f"{'signature':<16}{'batch':>6}{'out MB':>8}  {'path':<7}{'req/s':>9}{'p50 ms':>9}"
+    print(f"\nResNet-18 width {width} at {FLAGS.size} px; sequential requests taking turns; "
+          f"vvs-serve in-process on 127.0.0.1; {os.cpu_count()} CPUs")
+    print(f"{'signature':<16}{'batch':>6}{'out MB':>8}  {'path':<7}{'n':>4}{'req/s':>9}{'p50 ms':>9}"
           f"{'p99 ms':>9}{'p50 vs direct':>15}")
     for signature, batch, out_mb, name, s, overhead in rows:
         versus = "" if name == "direct" else f"{overhead:+.1f}%"
-        print(f"{signature:<16}{batch:>6}{out_mb:>8.2f}  {name:<7}{s['rps']:>9.1f}{s['p50']:>9.2f}"
+        print(f"{signature:<16}{batch:>6}{out_mb:>8.2f}  {name:<7}{s['n']:>4}{s['rps']:>9.1f}"
+              f"{s['p50']:>9.2f}"
               f"{s['p99']:>9.2f}{versus:>15}")
 
 

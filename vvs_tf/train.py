@@ -20,7 +20,7 @@ from ml_collections import config_flags
 
 from vvs_tf import checkpointing, config as config_lib, monitor
 from vvs_tf.data import pipeline, sources
-from vvs_tf.objectives import DataInfo, create_objective, get_objective_class
+from vvs_tf.objectives import DataInfo, create_objective
 from vvs_tf.optim import build_optimizer
 
 FLAGS = flags.FLAGS
@@ -93,14 +93,18 @@ class Trainer:
         self.train_source, self.validation_source = open_sources(config)
         self.data_info = DataInfo(self.train_source.num_examples, self.train_source.num_classes,
                                   config.data.image_size)
-        self.objective_class = get_objective_class(config.method)
-        examples = self.train_source.num_examples
+        with self.strategy.scope():
+            self.objective = create_objective(config, self.data_info)
+        # Objectives that train on part of the data (the few-label control) name its indices.
+        subset = getattr(self.objective, "training_subset", None)
+        self.training_examples = (self.train_source if subset is None
+                                  else sources.restrict(self.train_source, subset))
+        examples = self.training_examples.num_examples
         self.steps_per_epoch = config.train.steps_per_epoch or examples // config.train.batch_size
         if self.steps_per_epoch < 1:
             raise ValueError(f"{examples} training examples make no batch of "
                              f"train.batch_size={config.train.batch_size}")
         with self.strategy.scope():
-            self.objective = create_objective(config, self.data_info)
             optimizer = build_optimizer(config.optimizer, self.steps_per_epoch, config.train.epochs)
             self.objective.compile(optimizer=optimizer, jit_compile=config.runtime.jit_compile)
             optimizer.build(self.objective.trainable_variables)
@@ -111,7 +115,7 @@ class Trainer:
     def epoch_dataset(self, epoch: int):
         obj = self.objective
         return pipeline.make_dataset(
-            self.train_source, batch_size=self.config.train.batch_size, view=obj.view,
+            self.training_examples, batch_size=self.config.train.batch_size, view=obj.view,
             training=True, seed=self.config.seed * 100003 + epoch,
             image_size=self.config.data.image_size, num_views=obj.num_views,
             shuffle_buffer=self.config.data.shuffle_buffer)

@@ -131,3 +131,17 @@ def test_unknown_config_key_fails_with_its_name(tmp_path):
     assert result.returncode != 0
     assert "bogus_key" in result.stderr
     assert not os.path.exists(tmp_path / "config.json")
+
+
+def test_few_label_control_trains_only_on_its_labelled_subset(tmp_path):
+    from vvs_tf.objectives.supervised import labelled_subset
+
+    trainer = Trainer(tiny_config("supervised", **{"objective.label_fraction": 0.25}), str(tmp_path))
+    expected = labelled_subset(trainer.train_source.num_examples, 0.25, seed=0)
+    assert trainer.training_examples.num_examples == len(expected) == round(
+        0.25 * trainer.train_source.num_examples)
+    assert trainer.steps_per_epoch == len(expected) // 32
+    seen = np.concatenate([b["index"].numpy() for b in trainer.epoch_dataset(0)])
+    assert set(seen) <= set(expected) and len(seen) == trainer.steps_per_epoch * 32
+    with pytest.raises(ValueError, match="label fraction must be in"):
+        Trainer(tiny_config("supervised", **{"objective.label_fraction": 0.0}), str(tmp_path / "z"))

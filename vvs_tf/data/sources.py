@@ -563,3 +563,26 @@ def open_source(spec: str, split: str = "train", **options) -> Source:
         return open_frames(arg, **options)
     raise ValueError(f"unknown data source {spec!r}: expected embedded, tfds:<name>, folder:<path>, "
                      "tfrecord:<glob> or frames:<metafile>")
+
+
+def restrict(source: Source, indices: np.ndarray, name: str | None = None) -> Source:
+    """The examples of ``source`` whose index is in ``indices`` (e.g. the labelled few percent).
+
+    Filtering happens on the undecoded records, so the dropped examples cost no decoding; the kept
+    examples keep their original index, so state indexed by example (banks) stays aligned.
+    """
+    indices = np.unique(np.asarray(indices, dtype=np.int64))
+    if indices.size == 0 or indices[0] < 0 or indices[-1] >= source.num_examples:
+        raise ValueError(f"restrict needs indices in [0, {source.num_examples}) of {source.name}, "
+                         f"got {indices.size} indices spanning "
+                         f"[{indices.min(initial=0)}, {indices.max(initial=0)}]")
+    keep = np.zeros(source.num_examples, bool)
+    keep[indices] = True
+    keep = tf.constant(keep)
+
+    def records(**kwargs):
+        return source.records(**kwargs).filter(lambda e: tf.gather(keep, e["index"]))
+
+    return dataclasses.replace(source, name=name or f"{source.name}[{indices.size}]",
+                               num_examples=int(indices.size), records=records,
+                               skipped=source.skipped)

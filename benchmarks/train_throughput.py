@@ -1,0 +1,119 @@
+"""Training throughput of every objective (images/s) and the cost of LA's clustering.
+
+    python benchmarks/train_throughput.py [--methods=la,ir,supervised] [--image_size=64]
+        [--batch_size=128] [--bank_size=100000] [--steps=8] [--xla=both]
+
+Each objective trains on one fixed in-memory batch (so the input pipeline is not measured) through
+the same Objective.train_step that vvs-train uses; the first steps (tracing) are discarded.
+"supervised" is the bare backbone step (ResNet-18 + linear classifier) that the objectives'
+overhead is measured against. Clustering: H x k faiss k-means of a random bank.
+"""
+import time
+
+import vvs_tf  # noqa: F401
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from vvs_tf.config import base_config
+from vvs_tf.objectives import OBJECTIVES, DataInfo, create_objective
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    flags.DEFINE_list("methods", None, "Objectives to time (default: all that train on images).")
+    flags.DEFINE_integer("image_size", 64, "Input size.")
+    flags.DEFINE_integer("batch_size", 128, "Global batch.")
+    flags.DEFINE_integer("width", 64, "ResNet-18 width (64 = the paper's network).")
+    flags.DEFINE_integer("bank_size", 100_000, "Training-set size seen by memory-bank objectives.")
+    flags.DEFINE_integer("steps", 8, "Timed steps per objective (after 2 warm-up steps).")
+    flags.DEFINE_enum("xla", "both", ["off", "on", "both"], "jit_compile settings to time.")
+    flags.DEFINE_list("clustering", ["100000", "10", "1000"], "N, H, k of the clustering timing; "
+                      "empty to skip.")
+
+
+def method_config(method, image_size, width):
+    c = base_config(method)
+    c.data.image_size = image_size
+    c.model.input_size = image_size
+    c.model.width = width
+    return c
+
+
+def fixed_batch(method_cls, batch_size, image_size, num_examples, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (batch_size, method_cls.num_views, image_size, image_size, 3)
+    images = rng.random(shape, dtype=np.float32)
+    batch = {"label": rng.integers(0, 8, batch_size).astype(np.int32),
+             "index": rng.choice(num_examples, batch_size, replace=False).astype(np.int64),
+             "depth": rng.random((batch_size, image_size, image_size), dtype=np.float32)}
+    batch.update({"image": images[:, 0]} if method_cls.num_views == 1 else {"views": images})
+    return batch
+
+
+def time_objective(method, jit, args) -> float:
+    config = method_config(method, args["image_size"], args["width"])
+    config.runtime.jit_compile = jit
+    keras.utils.set_random_seed(0)
+    objective = create_objective(config, DataInfo(args["bank_size"], 8, args["image_size"]))
+    objective.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=jit)
+    batch = fixed_batch(type(objective), args["batch_size"], args["image_size"], args["bank_size"])
+    if hasattr(objective, "cluster_labels"):  # realistic neighbourhoods for LA
+        objective.cluster_labels.assign(np.random.default_rng(0).integers(
+            0, objective.num_clusters, objective.cluster_labels.shape))
+    data = tf.data.Dataset.from_tensors(batch).repeat()
+    objective.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # trace + warm up
+    start = time.perf_counter()
+    objective.fit(data, steps_per_epoch=args["steps"], epochs=1, verbose=0)
+    return args["steps"] * args["batch_size"] / (time.perf_counter() - start)
+
+
+def time_clustering(n, h, k) -> float:
+    from vvs_tf.objectives.clustering import multi_kmeans
+    from vvs_tf.objectives.memory_bank import random_unit_rows
+
+    bank = random_unit_rows(n, 128, 0)
+    start = time.perf_counter()
+    multi_kmeans(bank, h, k, seed=0)
+    return time.perf_counter() - start
+
+
+def main(argv):
+    del argv
+    methods = FLAGS.methods or sorted(m for m, cls in OBJECTIVES.items() if cls.trains)
+    if "supervised" in methods:  # the baseline first
+        methods = ["supervised"] + [m for m in methods if m != "supervised"]
+    settings = {"off": [False], "on": [True], "both": [False, True]}[FLAGS.xla]
+    args = dict(image_size=FLAGS.image_size, batch_size=FLAGS.batch_size, width=FLAGS.width,
+                bank_size=FLAGS.bank_size, steps=FLAGS.steps)
+    print(f"ResNet-18 width {FLAGS.width}, {FLAGS.image_size} px, batch {FLAGS.batch_size}, "
+          f"bank {FLAGS.bank_size}, oneDNN={vvs_tf._os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, "
+          f"devices={[d.name for d in tf.config.list_logical_devices()]}")
+    print(f"{'objective':<20}" + "".join(f"{'XLA ' + ('on' if j else 'off'):>14}" for j in settings)
+          + f"{'vs supervised':>15}")
+    baseline = {}
+    for method in methods:
+        row = []
+        for jit in settings:
+            try:
+                row.append(time_objective(method, jit, args))
+            except Exception as err:  # one failing setting should not hide the others' numbers
+                print(f"  {method} jit={jit}: {type(err).__name__}: {str(err)[:200]}")
+                row.append(float("nan"))
+        if method == "supervised":
+            baseline = dict(zip(settings, row))
+        ratio = row[0] / baseline.get(settings[0], float("nan"))
+        print(f"{method:<20}" + "".join(f"{v:>14.1f}" for v in row) + f"{ratio:>15.2f}",
+              flush=True)
+    if FLAGS.clustering:
+        n, h, k = map(int, FLAGS.clustering)
+        print(f"clustering {n} x 128 into {h} x {k} (faiss, 20 iterations): "
+              f"{time_clustering(n, h, k):.1f} s")
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
