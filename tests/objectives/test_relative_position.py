@@ -20,7 +20,10 @@ def test_pairs_are_the_centre_and_the_labelled_neighbour():
     labels = np.arange(8)
     centre, neighbour = pick_pairs(extract_grid(tf.constant(images), 3, patch, gap), tf.constant(labels))
     offset = (size - (3 * patch + 2 * gap)) // 2
-    cut = lambda b, i, j: images[b, offset + i * (patch + gap):][:patch, offset + j * (patch + gap):][:, :patch]  # noqa: E731
+    def cut(b, i, j):
+        y, x = offset + i * (patch + gap), offset + j * (patch + gap)
+        return images[b, y:y + patch, x:x + patch]
+
     for b, label in enumerate(labels):
         np.testing.assert_array_equal(centre.numpy()[b], cut(b, 1, 1))
         np.testing.assert_array_equal(neighbour.numpy()[b], cut(b, *NEIGHBOURS[label]))

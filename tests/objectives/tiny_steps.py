@@ -18,7 +18,8 @@ def smooth_images(count: int, size: int, seed: int = 0) -> np.ndarray:
     y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
     freq = rng.uniform(0.5, 2.0, (count, 1, 1, 3, 2)).astype(np.float32)
     phase = rng.uniform(0, 2 * np.pi, (count, 1, 1, 3)).astype(np.float32)
-    waves = np.sin(2 * np.pi * (freq[..., 0] * x[None, :, :, None] + freq[..., 1] * y[None, :, :, None]) + phase)
+    angle = freq[..., 0] * x[None, :, :, None] + freq[..., 1] * y[None, :, :, None]
+    waves = np.sin(2 * np.pi * angle + phase)
     gradient = np.stack([x, y, 1 - x], axis=-1)[None]
     return np.clip(0.5 * gradient + 0.25 * waves + 0.25, 0, 1).astype(np.float32)
 

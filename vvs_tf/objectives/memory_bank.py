@@ -33,11 +33,23 @@ def make_state(initial, name: str, dtype=None) -> tf.Variable:
 
 
 def gather_global_batch(tensor: tf.Tensor) -> tf.Tensor:
-    """Concatenates a per-replica tensor over all replicas (identity on one device)."""
+    """Concatenates a per-replica tensor over all replicas in replica order (identity on one device).
+
+    Written as a sum-all-reduce of zero-padded blocks rather than ``ReplicaContext.all_gather``,
+    which fails inside tf.function under MultiWorkerMirroredStrategy ("destinations can not be
+    empty", TF 2.21). The tensors gathered here are a batch of indices or embeddings, so the
+    padding costs little. Integers travel as float64, exact below 2**53.
+    """
     ctx = tf.distribute.get_replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return tensor
-    return ctx.all_gather(tensor, axis=0)
+    replicas = ctx.num_replicas_in_sync
+    wire = tf.float64 if tensor.dtype.is_integer else tensor.dtype
+    block = tf.cast(tensor, wire)[None]  # [1, B, ...]
+    position = tf.one_hot(ctx.replica_id_in_sync_group, replicas, dtype=wire)
+    padded = tf.reshape(position, [replicas] + [1] * tensor.shape.rank) * block  # [R, B, ...]
+    gathered = ctx.all_reduce(tf.distribute.ReduceOp.SUM, padded)
+    return tf.cast(tf.reshape(gathered, tf.concat([[-1], tf.shape(tensor)[1:]], 0)), tensor.dtype)
 
 
 def blended_rows(bank: tf.Variable, indices: tf.Tensor, vectors: tf.Tensor, momentum: float):

@@ -192,8 +192,8 @@ class GrpcClient(ServingClient):
 
     def __init__(self, address, model_name, version=None, **kwargs):
         super().__init__(address, model_name, version, **kwargs)
-        self._channel = grpc.insecure_channel(address, options=[
-            ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)])
+        self._channel = grpc.insecure_channel(
+            address, options=[("grpc.max_receive_message_length", -1), *wire.GRPC_OPTIONS])
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._predict_bytes = self._channel.unary_unary(  # wire bytes in and out (see wire.py)
             "/tensorflow.serving.PredictionService/Predict",

@@ -111,8 +111,7 @@ def make_grpc_server(address: str, repository, metrics, max_request_bytes: int, 
     """A started-not gRPC server bound to `address`; returns (server, bound port)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vvs-serve-grpc"),
-        options=[("grpc.max_receive_message_length", max_request_bytes),
-                 ("grpc.max_send_message_length", -1)],
+        options=[("grpc.max_receive_message_length", max_request_bytes), *wire.GRPC_OPTIONS],
     )
     server.add_generic_rpc_handlers((PredictionService(repository, metrics).handler(),))
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(repository, metrics), server)
