@@ -114,6 +114,6 @@ def restore_objective(workdir: str):
 
 
 def restore_backbone(workdir: str):
-    """The trained backbone of a workdir (the network the evaluators score) and the config."""
+    """The trained network the evaluators score (RGB [0, 1] in, read-outs out) and the config."""
     objective, config = restore_objective(workdir)
-    return objective.backbone, config.to_dict()
+    return objective.activation_network(), config.to_dict()

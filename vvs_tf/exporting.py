@@ -20,6 +20,7 @@ vvs-serve) never sees a half-written export.
 import vvs_tf  # noqa: F401  (oneDNN before TensorFlow)
 
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -176,6 +177,16 @@ def _normalisation_of(backbone) -> dict:
     except (AttributeError, ValueError, TypeError):
         return {}
     return {"mean": [round(float(m), 7) for m in mean], "std": [round(float(s), 7) for s in std]}
+
+
+def weights_fingerprint(*models) -> str:
+    """sha256 of the models' weights, in order: it names the exported network (caches of
+    activations key on it, whatever server or path the export is reached through)."""
+    digest = hashlib.sha256()
+    for model in models:
+        for weight in getattr(model, "weights", ()):
+            digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    return digest.hexdigest()
 
 
 def _jsonable(value):
@@ -341,6 +352,7 @@ def export_activation_model(
             "name": backbone.name,
             "class": type(backbone).__name__,
             "num_parameters": int(backbone.count_params()),
+            "weights_sha256": weights_fingerprint(backbone, embedding_fn),
             "embedding": (f"embedding_fn {getattr(embedding_fn, 'name', type(embedding_fn).__name__)}"
                           if embedding_fn is not None else f"mean of {layers[-1]} over space"),
             "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

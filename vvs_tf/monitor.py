@@ -21,9 +21,14 @@ class ScalarWriter:
         self.writer.flush()
 
 
+def global_step(optimizer) -> int:
+    """The optimizer's step count as a Python int (also for mirrored variables of any strategy)."""
+    return int(optimizer.iterations.numpy())
+
+
 def current_learning_rate(optimizer) -> float:
     lr = optimizer.learning_rate
-    return float(lr(optimizer.iterations) if callable(lr) else lr)
+    return float(lr(global_step(optimizer)) if callable(lr) else lr)
 
 
 class StepMonitor(keras.callbacks.Callback):
@@ -48,7 +53,7 @@ class StepMonitor(keras.callbacks.Callback):
             time.perf_counter() - self._start, 1e-9)
         if self._steps % self.every:
             return
-        step = int(self.model.optimizer.iterations)
+        step = global_step(self.model.optimizer)
         values = {f"train/{k}": v for k, v in (logs or {}).items()}
         values["train/learning_rate"] = current_learning_rate(self.model.optimizer)
         values["train/images_per_second"] = self.last_images_per_second

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags, logging
+from tensorflow.python.distribute import multi_worker_util
 from ml_collections import config_flags
 
 from vvs_tf import checkpointing, config as config_lib, monitor
@@ -108,8 +109,15 @@ class Trainer:
             optimizer = build_optimizer(config.optimizer, self.steps_per_epoch, config.train.epochs)
             self.objective.compile(optimizer=optimizer, jit_compile=config.runtime.jit_compile)
             optimizer.build(self.objective.trainable_variables)
-        self.state = checkpointing.TrainingState(self.objective, workdir, config.train.keep_checkpoints)
-        self.writer = monitor.ScalarWriter(os.path.join(workdir, "tensorboard"))
+        # Under MultiWorkerMirroredStrategy every worker takes part in saving; only the chief
+        # writes into the workdir, the others into a scratch directory of their own.
+        resolver = getattr(self.strategy, "cluster_resolver", None)
+        self.is_chief = resolver is None or multi_worker_util.is_chief(
+            resolver.cluster_spec().as_dict() or None, resolver.task_type, resolver.task_id)
+        state_dir = workdir if self.is_chief else os.path.join(
+            workdir, f".worker-{resolver.task_type}-{resolver.task_id}")
+        self.state = checkpointing.TrainingState(self.objective, state_dir, config.train.keep_checkpoints)
+        self.writer = monitor.ScalarWriter(os.path.join(state_dir, "tensorboard"))
 
     # --- data ----------------------------------------------------------------------------------
     def epoch_dataset(self, epoch: int):
@@ -127,7 +135,8 @@ class Trainer:
 
     # --- the loop --------------------------------------------------------------------------------
     def run(self) -> dict:
-        checkpointing.write_run_description(self.workdir, self.config, self.data_info)
+        if self.is_chief:
+            checkpointing.write_run_description(self.workdir, self.config, self.data_info)
         start_epoch = self.state.restore_latest()
         if start_epoch:
             logging.info("resumed %s at epoch %d", self.workdir, start_epoch)
@@ -145,11 +154,7 @@ class Trainer:
         for epoch in range(start_epoch, self.config.train.epochs):
             for hook in epoch_hooks:
                 hook.on_epoch_begin(epoch)
-            history = self.objective.fit(
-                self.epoch_dataset(epoch), epochs=epoch + 1, initial_epoch=epoch,
-                steps_per_epoch=self.steps_per_epoch, callbacks=[step_monitor],
-                verbose=2 if os.environ.get("CI") else 1)
-            logs = {k: float(v[-1]) for k, v in history.history.items()}
+            logs = self.train_epoch(epoch, step_monitor)
             if not np.isfinite(logs.get("loss", 0.0)):
                 raise FloatingPointError(
                     f"loss is {logs['loss']} in epoch {epoch}; the last good checkpoint is kept "
@@ -159,7 +164,7 @@ class Trainer:
                 logs["knn_top1"] = self.knn()
             logs["images_per_second"] = step_monitor.last_images_per_second
             self.writer.scalars({f"epoch/{k}": v for k, v in logs.items()},
-                                int(self.objective.optimizer.iterations))
+                                monitor.global_step(self.objective.optimizer))
             if finished % self.config.train.checkpoint_every_epochs == 0 or finished == self.config.train.epochs:
                 self.state.save(finished)
             remaining = (time.perf_counter() - run_start) / (finished - start_epoch) * (
@@ -168,6 +173,33 @@ class Trainer:
                          " ".join(f"{k}={v:.4g}" for k, v in logs.items()), remaining)
             summary = dict(logs, epochs=finished)
         return summary
+
+    def train_epoch(self, epoch: int, step_monitor) -> dict:
+        """One epoch of the objective's train_step: fit(), or a distributed loop where fit() cannot
+        run (Keras 3's fit() rejects MultiWorkerMirroredStrategy's per-replica batches,
+        keras-team/keras#20585); both run the same train_step on the same per-epoch dataset."""
+        dataset = self.epoch_dataset(epoch)
+        if not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            history = self.objective.fit(
+                dataset, epochs=epoch + 1, initial_epoch=epoch,
+                steps_per_epoch=self.steps_per_epoch, callbacks=[step_monitor],
+                verbose=2 if os.environ.get("CI") else 1)
+            return {k: float(v[-1]) for k, v in history.history.items()}
+        if getattr(self, "_distributed_step", None) is None:
+            @tf.function
+            def distributed_step(iterator):
+                return self.strategy.run(self.objective.train_step, args=(next(iterator),))
+
+            self._distributed_step = distributed_step
+        for metric in self.objective.metrics:
+            metric.reset_state()
+        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        start = time.perf_counter()
+        for _ in range(self.steps_per_epoch):
+            outputs = self._distributed_step(iterator)
+        step_monitor.last_images_per_second = (
+            self.steps_per_epoch * self.config.train.batch_size / (time.perf_counter() - start))
+        return {k: float(self.strategy.experimental_local_results(v)[0]) for k, v in outputs.items()}
 
     def epoch_hooks(self):
         """Callbacks that act between epochs (re-clustering, DeepCluster rounds)."""

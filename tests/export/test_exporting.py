@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from vvs_tf.exporting import export_activation_model, next_version, read_readouts, signature_key
+from vvs_tf.exporting import (export_activation_model, next_version, read_readouts, signature_key,
+                              weights_fingerprint)
 from vvs_tf.models.readouts import READOUT_LAYERS
 from vvs_tf.models.resnet import IMAGENET_MEAN, IMAGENET_STD
 
@@ -86,6 +87,7 @@ def test_assets_describe_layers_input_preprocessing_and_config(tiny_backbone, ti
     live = tiny_backbone(rng.random((1, 32, 32, 3), dtype=np.float32), training=False)
     assert info["layer_shapes"] == {n: list(live[n].shape[1:]) for n in READOUT_LAYERS}
     assert info["model"]["num_parameters"] == tiny_backbone.count_params()
+    assert info["model"]["weights_sha256"] == weights_fingerprint(tiny_backbone)
     assert info["model"]["embedding_dim"] == 64
     # the readouts signature carries the same JSON for clients that only see signatures
     served = loaded.signatures["readouts"](images=tf.zeros([1]))["readouts_json"].numpy()

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from tiny_steps import assert_trains, standard_batch, tiny_config
-from vvs_tf.objectives.rotation import classification_loss, rotate_four
+from vvs_tf.objectives.base import classification_loss
+from vvs_tf.objectives.rotation import rotate_four
 
 
 def test_each_image_appears_in_all_four_rotations_with_its_label():

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from vvs_tf.evaluate.activations import SavedModelActivationModel
+from vvs_tf.exporting import read_readouts
 from vvs_tf.models.readouts import READOUT_LAYERS
 from vvs_tf.serving.client import RestClient, ServingActivationModel, connect, parse_model_url
 from vvs_tf.serving.errors import ServingError
@@ -31,9 +32,11 @@ def local(tiny_model):
     return SavedModelActivationModel(tiny_model.path)
 
 
-def test_endpoint_matches_savedmodel_activation_model(endpoint, local, rng):
+def test_endpoint_matches_savedmodel_activation_model(endpoint, local, tiny_model, rng):
     assert endpoint.layers == local.layers == READOUT_LAYERS
     assert endpoint.input_shape == tuple(local.input_shape) == (32, 32, 3)
+    fingerprint = read_readouts(tiny_model.path)["model"]["weights_sha256"]
+    assert endpoint.identifier == f"serving:tiny:{fingerprint[:16]}"
     images = rng.random((7, 32, 32, 3), dtype=np.float32)  # batches of 3, 3 and 1
     served, expected = endpoint(images), local(images)
     for name in READOUT_LAYERS:

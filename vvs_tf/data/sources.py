@@ -13,9 +13,10 @@ shuffling, so a memory bank can keep one row per example.
 - ``folder:<path>``       a class-per-folder image tree;
 - ``tfrecord:<glob>``     shards of ``tf.train.Example`` with JPEG bytes, label and index
                           (:func:`write_tfrecords` writes them);
-- ``frames:<metafile>``   folders of video frames (:mod:`vvs_tf.data.video`).
+- ``frames:<metafile>``   folders of video frames (:mod:`vvs_tf.data.video`);
+- ``depth_pairs:<root>``  RGB + depth pairs, ``<root>/rgb`` and ``<root>/depth`` (:mod:`vvs_tf.data.depth_pairs`).
 
-In ``folder``, ``tfrecord`` and ``frames`` paths the text ``{split}`` is replaced by the split name.
+In ``folder``, ``tfrecord``, ``frames`` and ``depth_pairs`` paths the text ``{split}`` is replaced by the split name.
 
 Unreadable images. tf.data's ``ignore_errors`` drops a failing element without saying which file it
 was, and validating every file with PIL when a source opens reads ImageNet twice and still misses
@@ -561,8 +562,12 @@ def open_source(spec: str, split: str = "train", **options) -> Source:
         from vvs_tf.data.video import open_frames
 
         return open_frames(arg, **options)
+    if kind == "depth_pairs" and arg:
+        from vvs_tf.data.depth_pairs import open_depth_pairs
+
+        return open_depth_pairs(arg, **options)
     raise ValueError(f"unknown data source {spec!r}: expected embedded, tfds:<name>, folder:<path>, "
-                     "tfrecord:<glob> or frames:<metafile>")
+                     "tfrecord:<glob>, frames:<metafile> or depth_pairs:<root>")
 
 
 def restrict(source: Source, indices: np.ndarray, name: str | None = None) -> Source:

@@ -17,11 +17,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 _BN = dict(momentum=0.9, epsilon=1e-5)
 
 
-def _bn(name, synchronized):
+def batch_norm(name, synchronized):
     return layers.BatchNormalization(**_BN, synchronized=synchronized, name=name)
 
 
-def _conv(filters, kernel, stride, name):
+def conv(filters, kernel, stride, name):
     return layers.Conv2D(
         filters, kernel, strides=stride, padding="same", use_bias=False,
         # A fresh initializer per layer: its seed is drawn after keras.utils.set_random_seed, so
@@ -32,32 +32,32 @@ def _conv(filters, kernel, stride, name):
     )
 
 
-def _basic_block(x, filters, stride, name, sync_bn):
+def basic_block(x, filters, stride, name, sync_bn):
     shortcut = x
-    y = _conv(filters, 3, stride, f"{name}.conv1")(x)
-    y = _bn(f"{name}.bn1", sync_bn)(y)
+    y = conv(filters, 3, stride, f"{name}.conv1")(x)
+    y = batch_norm(f"{name}.bn1", sync_bn)(y)
     y = layers.ReLU(name=f"{name}.relu1")(y)
-    y = _conv(filters, 3, 1, f"{name}.conv2")(y)
-    y = _bn(f"{name}.bn2", sync_bn)(y)
+    y = conv(filters, 3, 1, f"{name}.conv2")(y)
+    y = batch_norm(f"{name}.bn2", sync_bn)(y)
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = _conv(filters, 1, stride, f"{name}.downsample")(x)
-        shortcut = _bn(f"{name}.downsample_bn", sync_bn)(shortcut)
+        shortcut = conv(filters, 1, stride, f"{name}.downsample")(x)
+        shortcut = batch_norm(f"{name}.downsample_bn", sync_bn)(shortcut)
     return layers.ReLU(name=name)(layers.Add(name=f"{name}.add")([y, shortcut]))
 
 
-def _bottleneck_block(x, filters, stride, name, sync_bn):
+def bottleneck_block(x, filters, stride, name, sync_bn):
     shortcut = x
-    y = _conv(filters, 1, 1, f"{name}.conv1")(x)
-    y = _bn(f"{name}.bn1", sync_bn)(y)
+    y = conv(filters, 1, 1, f"{name}.conv1")(x)
+    y = batch_norm(f"{name}.bn1", sync_bn)(y)
     y = layers.ReLU(name=f"{name}.relu1")(y)
-    y = _conv(filters, 3, stride, f"{name}.conv2")(y)
-    y = _bn(f"{name}.bn2", sync_bn)(y)
+    y = conv(filters, 3, stride, f"{name}.conv2")(y)
+    y = batch_norm(f"{name}.bn2", sync_bn)(y)
     y = layers.ReLU(name=f"{name}.relu2")(y)
-    y = _conv(4 * filters, 1, 1, f"{name}.conv3")(y)
-    y = _bn(f"{name}.bn3", sync_bn)(y)
+    y = conv(4 * filters, 1, 1, f"{name}.conv3")(y)
+    y = batch_norm(f"{name}.bn3", sync_bn)(y)
     if stride != 1 or x.shape[-1] != 4 * filters:
-        shortcut = _conv(4 * filters, 1, stride, f"{name}.downsample")(x)
-        shortcut = _bn(f"{name}.downsample_bn", sync_bn)(shortcut)
+        shortcut = conv(4 * filters, 1, stride, f"{name}.downsample")(x)
+        shortcut = batch_norm(f"{name}.downsample_bn", sync_bn)(shortcut)
     return layers.ReLU(name=name)(layers.Add(name=f"{name}.add")([y, shortcut]))
 
 
@@ -88,11 +88,11 @@ def build_resnet(
     if len(mean) != channels or len(std) != channels:
         raise ValueError(f"mean/std need {channels} values, got {len(mean)} and {len(std)}")
     names = readout_layers(depth)
-    block_fn = _bottleneck_block if depth >= 50 else _basic_block
+    block_fn = bottleneck_block if depth >= 50 else basic_block
     inputs = keras.Input((input_size, input_size, channels), name="images")
     x = layers.Normalization(mean=list(mean), variance=[s * s for s in std], name="normalize")(inputs)
-    x = _conv(width, 7, 2, "conv1.conv")(x)
-    x = _bn("conv1.bn", sync_bn)(x)
+    x = conv(width, 7, 2, "conv1.conv")(x)
+    x = batch_norm("conv1.bn", sync_bn)(x)
     outputs = {"conv1": layers.ReLU(name="conv1")(x)}
     x = outputs["pool1"] = layers.MaxPooling2D(3, 2, padding="same", name="pool1")(outputs["conv1"])
     for stage, count in enumerate(BLOCKS_PER_STAGE[depth]):

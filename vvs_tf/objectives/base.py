@@ -62,6 +62,17 @@ class Objective(keras.Model):
     def call(self, images, training=False):
         return self.embed(images, training=training)
 
+    def backbone_input(self, images):
+        """What the backbone reads, from RGB images in [0, 1] (an L channel for CMC/colorization)."""
+        return images
+
+    def activation_network(self) -> keras.Model:
+        """The evaluated network: RGB images in [0, 1] -> dict of named read-outs, whatever the
+        backbone itself reads; this is what export and the evaluators score."""
+        if type(self).backbone_input is Objective.backbone_input:
+            return self.backbone
+        return InputAdapter(self.backbone, self.backbone_input)
+
     def example_shape(self):
         """Shape of one input of `call`/`embed`: an RGB image in [0, 1] (clips for video models)."""
         size = self.config.data.image_size
@@ -86,6 +97,12 @@ class Objective(keras.Model):
         """Convolution and dense kernels: the weights under L2 decay (BN and biases are not)."""
         return [v for v in self.trainable_variables if v.path.endswith("kernel")]
 
+    def step_seed(self, salt: int):
+        """A stateless seed from (config seed, salt, step): identical on every replica and repeated
+        by a resumed run, for random choices inside a step (noise rows, patches, permutations)."""
+        return tf.stack([tf.cast(self.config.seed * 1000 + salt, tf.int64),
+                         tf.cast(self.optimizer.iterations, tf.int64)])
+
     def l2_penalty(self):
         if not self.weight_decay:
             return 0.0
@@ -107,6 +124,27 @@ class Objective(keras.Model):
     def test_step(self, batch):
         loss, extras, _ = self.compute_loss(batch, training=False)
         return self._track(loss, extras)
+
+
+class InputAdapter(keras.Model):
+    """A backbone behind the conversion its objective applies to RGB input (e.g. RGB -> L)."""
+
+    def __init__(self, backbone, convert, **kwargs):
+        super().__init__(name=f"{backbone.name}_rgb", **kwargs)
+        self.backbone, self.convert = backbone, convert
+        self.readout_names = backbone.readout_names
+
+    def call(self, images, training=False):
+        return self.backbone(self.convert(images), training=training)
+
+
+def classification_loss(logits, labels):
+    """Mean softmax cross-entropy and top-1 accuracy (supervised, rotation, relative position...)."""
+    logits = tf.cast(logits, tf.float32)
+    labels = tf.cast(labels, tf.int32)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+    hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
+    return loss, tf.reduce_mean(tf.cast(hits, tf.float32))
 
 
 def batch_images(batch):

@@ -9,6 +9,8 @@ import keras
 import numpy as np
 from absl import logging
 
+from vvs_tf.monitor import global_step
+
 
 def faiss_gpu_available() -> bool:
     return hasattr(faiss, "get_num_gpus") and faiss.get_num_gpus() > 0
@@ -62,4 +64,4 @@ class ReclusterCallback(keras.callbacks.Callback):
                      epoch, labels.shape[0], self.objective.num_clusters, nonempty,
                      self.last_stats["clusters/seconds"])
         if self.writer is not None:
-            self.writer.scalars(self.last_stats, step=int(self.objective.optimizer.iterations))
+            self.writer.scalars(self.last_stats, step=global_step(self.objective.optimizer))

@@ -126,6 +126,9 @@ class Colorization(Objective):
             channels, filters=(channels // 2, channels // 4), out_channels=len(self.bins), kernel_size=3,
             output_size=size // OUTPUT_STRIDE, name="color_head")
 
+    def backbone_input(self, images):
+        return lightness(images)
+
     def embed(self, images, training=False):
         features = self.backbone(lightness(images), training=training)[self.backbone.readout_names[-1]]
         return tf.math.l2_normalize(tf.reduce_mean(tf.cast(features, tf.float32), [1, 2]), -1)

@@ -12,6 +12,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from vvs_tf.monitor import global_step
+
 from vvs_tf.models.heads import classifier_head
 from vvs_tf.models.resnet import feature_channels
 from vvs_tf.objectives import memory_bank
@@ -195,4 +197,4 @@ class DeepClusterRound(keras.callbacks.Callback):
                      len(np.unique(ids)), self.objective.num_clusters,
                      self.last_stats["clusters/seconds"])
         if self.writer is not None:
-            self.writer.scalars(self.last_stats, step=int(self.objective.optimizer.iterations))
+            self.writer.scalars(self.last_stats, step=global_step(self.objective.optimizer))

@@ -63,11 +63,6 @@ class InstanceRecognition(Objective):
         features = self.backbone(images, training=training)[self.backbone.readout_names[-1]]
         return self.head(features, training=training)
 
-    def step_seed(self, salt: int):
-        """A stateless seed from (config seed, step): identical on every replica and on resume."""
-        return tf.stack([tf.cast(self.config.seed * 1000 + salt, tf.int64),
-                         tf.cast(self.optimizer.iterations, tf.int64)])
-
     def bank_logits(self, embeddings, rows):
         return tf.matmul(embeddings, tf.gather(self.memory_bank, rows), transpose_b=True) / self.tau
 

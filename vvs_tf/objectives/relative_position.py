@@ -14,7 +14,7 @@ from vvs_tf.models.resnet import feature_channels
 from vvs_tf.objectives.base import Objective
 from vvs_tf.objectives.patches import check_grid, extract_grid, require_any_input_size
 from vvs_tf.objectives.registry import register
-from vvs_tf.objectives.rotation import classification_loss
+from vvs_tf.objectives.base import classification_loss
 
 CENTRE = 4  # raster index of the centre cell of the 3x3 grid
 
@@ -46,11 +46,6 @@ class RelativePosition(Objective):
         channels = feature_channels(backbone)
         self.head = mlp_head(2 * channels, int(cfg.hidden), 8, normalize=False, pool=False,
                              name="position_head")
-
-    def step_seed(self, salt: int):
-        """A stateless seed from (config seed, step): the same on every replica and after resume."""
-        return tf.stack([tf.cast(self.config.seed * 1000 + salt, tf.int64),
-                         tf.cast(self.optimizer.iterations, tf.int64)])
 
     def pair_logits(self, centre, neighbour, training):
         both = tf.concat([centre, neighbour], axis=0)

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from vvs_tf.models.heads import classifier_head
 from vvs_tf.models.resnet import feature_channels
-from vvs_tf.objectives.base import Objective
+from vvs_tf.objectives.base import Objective, classification_loss
 from vvs_tf.objectives.registry import register
 
 
@@ -21,15 +21,6 @@ def rotate_four(images):
     rotated = tf.concat([tf.image.rot90(images, k) for k in range(4)], axis=0)
     labels = tf.repeat(tf.range(4, dtype=tf.int32), tf.shape(images)[0])
     return rotated, labels
-
-
-def classification_loss(logits, labels):
-    """Mean softmax cross-entropy and top-1 accuracy (rotation and relative position)."""
-    logits = tf.cast(logits, tf.float32)
-    labels = tf.cast(labels, tf.int32)
-    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-    hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels)
-    return loss, tf.reduce_mean(tf.cast(hits, tf.float32))
 
 
 @register("rotation")

@@ -3,11 +3,10 @@ fraction of labelled examples) and the untrained network (the negative control).
 import vvs_tf  # noqa: F401
 
 import numpy as np
-import tensorflow as tf
 
 from vvs_tf.models.heads import classifier_head
 from vvs_tf.models.resnet import feature_channels
-from vvs_tf.objectives.base import Objective
+from vvs_tf.objectives.base import Objective, classification_loss
 from vvs_tf.objectives.registry import register
 
 
@@ -40,12 +39,9 @@ class Supervised(Objective):
 
     def compute_loss(self, batch, training=True):
         features = self.backbone(batch["image"], training=training)[self.backbone.readout_names[-1]]
-        logits = self.classifier(features, training=training)
-        labels = tf.cast(batch["label"], tf.int32)
-        loss = tf.reduce_mean(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
-        correct = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32)
-        return loss, {"accuracy": tf.reduce_mean(correct)}, None
+        loss, accuracy = classification_loss(self.classifier(features, training=training),
+                                             batch["label"])
+        return loss, {"accuracy": accuracy}, None
 
 
 @register("untrained")

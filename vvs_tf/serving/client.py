@@ -247,7 +247,8 @@ class ServingActivationModel:
 
     Layer names, their order and the signature keys come from the export's `readouts` signature
     (the assets' JSON); a model exported elsewhere without it is read from the `activations`
-    signature's outputs, whose keys then serve as names.
+    signature's outputs, whose keys then serve as names. `identifier` names the served weights
+    (their fingerprint in the assets), so activation caches notice a new version.
     """
 
     def __init__(self, url: str, batch_size: int = 32, timeout: float = 120.0, retries: int = 3):
@@ -268,6 +269,10 @@ class ServingActivationModel:
         else:
             self.layers = tuple(signature.outputs)
             self._keys = {k: k for k in self.layers}
+        fingerprint = (self.readouts.get("model") or {}).get("weights_sha256")
+        # what the activations depend on: the served weights (else the URL; see model_identifier)
+        self.identifier = (f"serving:{self.client.model_name}:{fingerprint[:16]}"
+                           if fingerprint else None)
         missing = [k for k in self._keys.values() if k not in signature.outputs]
         if missing:
             raise ValueError(f"{url}: read-outs {missing} are not outputs of '{ACTIVATIONS_SIGNATURE}'")

@@ -53,7 +53,7 @@ def energy_maps(grey: np.ndarray, frequencies, orientations, bandwidth: float = 
     response) and inverted on the small grid, which is exact because the pass-bands lie below
     its Nyquist frequency. Channels are frequencies x orientations, frequency-major.
     """
-    n, size = grey.shape[0], grey.shape[1]
+    size = grey.shape[1]
     m = SPECTRUM_SIZE
     # The low-frequency block of the full spectrum, from the half spectrum of the real image:
     # F(r, -k) = conj(F(-r, k)) gives the negative column frequencies.
