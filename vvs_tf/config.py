@@ -21,6 +21,8 @@ def base_config(method: str) -> ml_collections.ConfigDict:
         image_size=224,
         num_images=2560,  # embedded world only
         world_image_size=64,  # embedded world render size (crops are taken from it)
+        variations=(0, 3, 6),  # embedded world HvM variation levels
+        validation_fraction=0.1,  # embedded world images held out for validation
         shuffle_buffer=10000,
         cache_dir="",
         strict=False,  # fail on corrupt images instead of skipping them

@@ -58,6 +58,7 @@ def source_options(config, spec: str) -> dict:
     data = config.data
     if kind == "embedded":
         return dict(num_images=data.num_images, image_size=data.world_image_size, seed=config.seed,
+                    variations=tuple(data.variations), validation_fraction=data.validation_fraction,
                     cache_dir=data.cache_dir or None, with_depth=data.get("with_depth", False))
     if kind == "tfds":
         return dict(data_dir=data.data_dir or None)

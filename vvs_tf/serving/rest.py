@@ -73,8 +73,10 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as error:  # noqa: BLE001  (the server answers and keeps serving)
             logging.exception("REST %s %s failed", method, self.path)
             status, payload = 500, {"error": f"internal error: {type(error).__name__}: {error}"}
-        self._send(status, json.dumps(payload, separators=(",", ":")).encode())
+        data = json.dumps(payload, separators=(",", ":")).encode()
+        # counted before the answer leaves, so a client that has its answer sees it counted
         self.server.metrics.record(model, f"rest_{api}", str(status), time.perf_counter() - start)
+        self._send(status, data)
 
     def _route(self, method, match, api, body):
         repository = self.server.repository
