@@ -2,15 +2,21 @@
 
   python benchmarks/serving.py [--model=resnet18] [--size=64] [--requests=30]
                                [--signatures=activations,serving_default] [--batches=1,32]
+                               [--server=process|thread]
 
-Exports an untrained network to a temporary directory, serves it on 127.0.0.1 (free ports) and
-times sequential requests of each batch size: requests/s, p50 and p99 latency. The direct call
-includes turning the outputs into NumPy, as a client must. The gRPC target is at most +20% over
+Exports an untrained network to a temporary directory, serves it with vvs-serve on 127.0.0.1
+(free ports; its own process by default, as a deployed server runs) and times sequential
+requests of each batch size, the paths taking turns: requests/s, p50 and p99 latency. The direct
+call includes turning the outputs into NumPy (without a copy), as a client must. Target: gRPC at most +20% over
 the direct call at batch 32.
 """
 import vvs_tf  # noqa: F401  (oneDNN before TensorFlow)
 
+import contextlib
 import os
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -34,6 +40,8 @@ flags.DEFINE_float("rest_max_seconds", 60.0,
 flags.DEFINE_integer("warmup", 3, "Untimed requests first.")
 flags.DEFINE_list("batches", ["1", "32"], "Batch sizes.")
 flags.DEFINE_list("signatures", ["activations", "serving_default"], "Signatures to time.")
+flags.DEFINE_enum("server", "process", ["process", "thread"],
+                  "vvs-serve in its own process, or in a thread of the benchmark's.")
 
 
 def time_interleaved(paths: dict, inputs, counts: dict, warmup: dict) -> dict:
@@ -52,6 +60,41 @@ def time_interleaved(paths: dict, inputs, counts: dict, warmup: dict) -> dict:
     return {name: np.array(times) for name, times in seconds.items()}
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(model_dir: str, mode: str):
+    """(gRPC URL, REST URL) of vvs-serve serving model_dir, for the duration of the block."""
+    name = os.path.basename(model_dir)
+    if mode == "thread":
+        with LocalServer([ModelConfig(name, model_dir)], rest_port=0, grpc_port=0,
+                         poll_seconds=60) as server:
+            yield server.grpc_url(name), server.rest_url(name)
+        return
+    grpc_port, rest_port = _free_port(), _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vvs_tf.serving.server", f"--model_base_path={model_dir}",
+         f"--port={grpc_port}", f"--rest_api_port={rest_port}",
+         "--file_system_poll_wait_seconds=60"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        urls = {}
+        while len(urls) < 2:
+            line = process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"vvs-serve exited with {process.wait()} before serving")
+            kind, _, url = line.strip().partition("  ")
+            urls[kind] = url
+        yield urls["gRPC"], urls["REST"]
+    finally:
+        process.terminate()
+        process.wait()
+
+
 def summary(seconds: np.ndarray) -> dict:
     return {"n": len(seconds), "rps": len(seconds) / seconds.sum(),
             "p50": 1e3 * np.percentile(seconds, 50), "p99": 1e3 * np.percentile(seconds, 99)}
@@ -65,16 +108,16 @@ def main(argv):
     with tempfile.TemporaryDirectory() as base:
         path = export_activation_model(backbone, base, "bench")
         signatures = tf.saved_model.load(path).signatures
-        config = ModelConfig("bench", f"{base}/bench")
-        with LocalServer([config], rest_port=0, grpc_port=0, poll_seconds=60) as server:
-            clients = {"gRPC": connect(server.grpc_url("bench"), timeout=300),
-                       "REST": connect(server.rest_url("bench"), timeout=300)}
+        with serving(f"{base}/bench", FLAGS.server) as (grpc_url, rest_url):
+            clients = {"gRPC": connect(grpc_url, timeout=300, retries=5),
+                       "REST": connect(rest_url, timeout=300, retries=5)}
             rows = []
             for signature in FLAGS.signatures:
                 function = signatures[signature]
 
                 def direct(images, function=function):
-                    return {k: v.numpy() for k, v in function(images=tf.constant(images)).items()}
+                    return {k: np.asarray(v)
+                            for k, v in function(images=tf.constant(images)).items()}
 
                 paths = {"direct": direct}
                 for name, client in clients.items():
@@ -101,7 +144,7 @@ def main(argv):
                 client.close()
 
     print(f"\nResNet-18 width {width} at {FLAGS.size} px; sequential requests taking turns; "
-          f"vvs-serve in-process on 127.0.0.1; {os.cpu_count()} CPUs")
+          f"vvs-serve in a {FLAGS.server} on 127.0.0.1; {os.cpu_count()} CPUs")
     print(f"{'signature':<16}{'batch':>6}{'out MB':>8}  {'path':<7}{'n':>4}{'req/s':>9}{'p50 ms':>9}"
           f"{'p99 ms':>9}{'p50 vs direct':>15}")
     for signature, batch, out_mb, name, s, overhead in rows:

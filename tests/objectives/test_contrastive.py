@@ -110,7 +110,7 @@ def test_cross_replica_nt_xent_equals_one_device_loss_and_gradient():
 
 
 # --- SimCLR and MoCo: two replicas = one device ----------------------------------------------------
-NUM_EXAMPLES, GLOBAL_BATCH, SIZE = 32, 16, 32
+NUM_EXAMPLES, GLOBAL_BATCH, SIZE = 16, 8, 32
 
 
 def _contrastive_config(method):
@@ -152,6 +152,7 @@ def _train_contrastive(method, strategy, steps=2):
     return objective, initial
 
 
+@pytest.mark.slow  # ~20-30 s each: ResNet-18 traced on one device and on two replicas
 @pytest.mark.parametrize("method", ["simclr", "moco"])
 def test_two_replicas_match_one_device(method):
     """Same global batch, same initial weights, two steps on one device and on two replicas.
@@ -163,14 +164,19 @@ def test_two_replicas_match_one_device(method):
     the 1/replicas loss scaling, LARS on the summed gradient, MoCo's shuffled key encoder (the
     shuffle runs on two replicas only and must be undone exactly), its EMA and the order in which
     the global batch's keys enter the queue.
+
+    The global batch is 8 (16 images per forward pass on one device): at 32 images oneDNN picks
+    a convolution algorithm whose gradients differ from Eigen's by ~1e-3 relative, which BN
+    amplifies to a few % of a step, while the 8-image replicas keep the exact one. With
+    TF_ENABLE_ONEDNN_OPTS=0 both batch sizes agree to 1e-5.
     """
     single, initial = _train_contrastive(method, tf.distribute.OneDeviceStrategy(_cpus()[0]))
     mirrored, _ = _train_contrastive(method, _fresh_mirrored_strategy())
     moved = 0
     for a, b, start in zip(single.weights, mirrored.weights, initial):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=5e-4, rtol=1e-3, err_msg=a.path)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4, rtol=1e-4, err_msg=a.path)
         moved += not np.allclose(a.numpy(), start)
     assert moved > len(single.trainable_weights) // 2  # training did change the weights
     if method == "moco":
         assert int(mirrored.queue_pointer.numpy()) == 2 * GLOBAL_BATCH
-        np.testing.assert_allclose(single.queue.numpy(), mirrored.queue.numpy(), atol=5e-4)
+        np.testing.assert_allclose(single.queue.numpy(), mirrored.queue.numpy(), atol=1e-4)

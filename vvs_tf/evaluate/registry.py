@@ -83,7 +83,8 @@ def ensure_world(world_dir=None, **requested):
     """
     unknown = set(requested) - set(WORLD_DEFAULTS)
     if unknown:
-        raise ValueError(f"unknown world setting(s) {sorted(unknown)}; known: {sorted(WORLD_DEFAULTS)}")
+        raise ValueError(f"unknown world setting(s) {sorted(unknown)}; known: "
+                         f"{sorted(WORLD_DEFAULTS)}")
     params = dict(WORLD_DEFAULTS, **requested)
     checked = requested if world_dir else params
     world_dir = os.path.abspath(os.path.expanduser(world_dir or default_world_dir(**params)))
@@ -245,13 +246,11 @@ def _activations(benchmark, model, ctx, stimuli, layers=None, reduce=None, prepr
 
 
 def _mean_se(values):
-    """Mean and standard error over axis 0 (NaN-aware); s.e. NaN with fewer than 2 values."""
-    values = np.asarray(values, np.float64)
-    finite = np.isfinite(values).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nanmean(values, axis=0) if values.size else np.nan
-        se = np.where(finite > 1, np.nanstd(values, axis=0, ddof=1) / np.sqrt(np.maximum(finite, 1)),
-                      np.nan)
+    """Mean and standard error of a vector's finite values; NaN where there are too few."""
+    values = np.asarray(values, np.float64).ravel()
+    values = values[np.isfinite(values)]
+    mean = float(values.mean()) if len(values) else float("nan")
+    se = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
     return mean, se
 
 
@@ -391,13 +390,13 @@ class RSABenchmark(Benchmark):
             per_subject = np.asarray(report["per_subject"]) / report.get("ceiling", 1.0)
             layers[layer] = {"layer": layer, "score": report.get("normalised_score",
                                                                  report["score"]),
-                             "error": float(_mean_se(per_subject)[1]),
+                             "error": _mean_se(per_subject)[1],
                              "raw": report["score"], "ceiling": report.get("ceiling"),
                              "choice_score": parts["choice"].get("normalised_score",
                                                                  parts["choice"]["score"]),
                              "per_subject": per_subject.tolist()}
         ctx.report(self.name, "layers", len(acts), len(acts), "done")
-        best = max(layers, key=lambda k: layers[k]["choice_score"])
+        best = max(layers, key=lambda k: np.nan_to_num(layers[k]["choice_score"], nan=-np.inf))
         data = {"stimulus_set": stimuli.parent.csv_path, "recordings": path,
                 "region": self.region, "n_stimuli": len(ids), "n_subjects": len(reps),
                 "preprocess": preprocess}
@@ -451,7 +450,8 @@ class BehaviourBenchmark(Benchmark):
         fold = np.empty(len(labels), np.int64)
         for label in np.unique(labels):  # stratified folds: each object spread over all folds
             rows = rng.permutation(np.flatnonzero(labels == label))
-            fold[rows] = (np.arange(len(rows)) + rng.integers(options["n_folds"])) % options["n_folds"]
+            offset = rng.integers(options["n_folds"])
+            fold[rows] = (np.arange(len(rows)) + offset) % options["n_folds"]
         reductions = {}
         for reduction in options["reductions"]:
             probabilities, objects = None, None
@@ -472,7 +472,7 @@ class BehaviourBenchmark(Benchmark):
                 probabilities, stimuli.ids, objects, trials, metric=options["metric"],
                 n_repetitions=options["n_repetitions"], seed=ctx.seed)
         ctx.report(self.name, "classifier", 1, 1, "done")
-        chosen = max(reductions, key=lambda r: reductions[r]["score"])
+        chosen = max(reductions, key=lambda r: np.nan_to_num(reductions[r]["score"], nan=-np.inf))
         best = dict(reductions[chosen], layer=layer, reduction=chosen, reductions=reductions)
         data = {"stimulus_set": full.csv_path, "trials": path, "n_images": len(stimuli),
                 "n_objects": int(len(objects)), "n_trials": int(len(trials["stimulus_id"])),
@@ -494,10 +494,10 @@ def _split_summary(per_split, key, choice_key):
     for layer in per_split[0]:
         values = np.array([s[layer][key] for s in per_split])
         mean, se = _mean_se(values)
-        choice = float(np.nanmean([s[layer][choice_key] for s in per_split]))
+        choice = _mean_se([s[layer][choice_key] for s in per_split])[0]
         layers[layer] = {"layer": layer, "score": float(mean), "error": float(se),
                          "choice_score": choice, "per_split": values.tolist()}
-    best = max(layers, key=lambda k: layers[k]["choice_score"])
+    best = max(layers, key=lambda k: np.nan_to_num(layers[k]["choice_score"], nan=-np.inf))
     return layers, best
 
 
@@ -737,6 +737,12 @@ def evaluate(model, benchmarks, data_dir=None, world_dir=None, world=None, cache
     settings = ctx.describe()
     if any(b.files.where == "world" for b in selected):
         settings["world_dir"] = ctx.world_directory()
+        with open(os.path.join(settings["world_dir"], "manifest.json")) as f:
+            manifest = json.load(f)
+        settings["world"] = {k: manifest.get(k) for k in ("format", *WORLD_DEFAULTS,
+                                                          "variations", "vvs_tf_version")}
+    else:
+        settings.pop("world")
     return _jsonable({"model": description, "benchmarks": results, "settings": settings,
                       "versions": _versions(), "command": list(sys.argv)})
 

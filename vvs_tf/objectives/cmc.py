@@ -9,7 +9,9 @@ import vvs_tf  # noqa: F401
 
 import tensorflow as tf
 
+from vvs_tf.data import augment
 from vvs_tf.data.color import split_lab
+from vvs_tf.data.pipeline import register_view
 from vvs_tf.models import build_backbone
 from vvs_tf.models.heads import embedding_head
 from vvs_tf.models.resnet import feature_channels
@@ -34,6 +36,16 @@ def fixed_log_partition(variable: tf.Variable, estimate, training: bool):
     return tf.where(unset, estimate, variable)
 
 
+def cmc_view(image, size: int, seed):
+    """CMC's augmentation: random resized crop (area 0.2-1) and flip, no colour jitter or
+    greyscale, which would change the ab view the L view is contrasted with."""
+    crop, flip = tf.unstack(augment.split_seed(seed, 2))
+    return augment.random_flip(augment.random_resized_crop(image, size, crop, area=(0.2, 1.0)), flip)
+
+
+register_view("cmc", cmc_view)
+
+
 def lab_inputs(images):
     """RGB [B,H,W,3] in [0,1] -> (L/100 [B,H,W,1], (ab+128)/255 [B,H,W,2]), both about [0, 1]."""
     lightness, ab = split_lab(images)
@@ -55,12 +67,15 @@ class CMC(InstanceRecognition):
     ab network = `ab_backbone` + `ab_head` with bank `ab_bank`. Loss = NCE(L) + NCE(ab)."""
 
     backbone_channels = 1
+    view = "cmc"
     # CMC's defaults: 16384 noise samples, tau 0.07, bank momentum 0.5, 128-d.
     defaults = dict(InstanceRecognition.defaults, nce_k=16384)
     scalar_names = ("loss_l", "loss_ab")  # NCE of the L anchors (vs ab bank) and the reverse
 
     def __init__(self, backbone, config, data_info, **kwargs):
         super().__init__(backbone, config, data_info, **kwargs)
+        if self.noise_samples < 1:
+            raise ValueError(f"CMC needs objective.nce_k >= 1 noise samples, got {self.noise_samples}")
         dim = int(config.objective.dim)
         self.ab_backbone = build_backbone(config.model, channels=2, name="ab_backbone")
         self.ab_head = embedding_head(feature_channels(self.ab_backbone), dim, name="ab_head")

@@ -3,38 +3,35 @@ negatives come from the whole global batch, the replica's place in that batch, a
 statistics over the global batch.
 
 Distribution: each replica computes its own anchors' losses against the concatenation of every
-replica's projections (``memory_bank.gather_global_batch``). ``all_gather`` passes gradients back
-to the replica that produced each row, so the summed replica gradients equal the one-device
-gradient of the mean over the global batch.
+replica's projections (``memory_bank.gather_global_batch``, an all-reduce of zero-padded blocks
+whose gradient, again an all-reduce, reaches the replica that produced each row), so the summed
+replica gradients equal the one-device gradient of the mean over the global batch. Like that
+gather, this assumes every replica holds the same number of examples (drop_remainder batches).
 """
 import vvs_tf  # noqa: F401
 
 import keras
 import tensorflow as tf
 
+from vvs_tf.objectives.base import classification_loss
 from vvs_tf.objectives.memory_bank import gather_global_batch
 
 _MASKED = -1e9  # a finite "minus infinity" for excluded logits (keeps softmax gradients finite)
 
 
 def replica_offset(local_size):
-    """Position of this replica's first example in the global batch (0 on one device)."""
+    """Position of this replica's first example in the global batch (0 on one device): replica r
+    holds rows [r * n, (r + 1) * n) of what gather_global_batch returns."""
     ctx = tf.distribute.get_replica_context()
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return tf.constant(0, tf.int32)
-    sizes = ctx.all_gather(tf.reshape(tf.cast(local_size, tf.int32), [1]), axis=0)
-    return tf.reduce_sum(sizes[:ctx.replica_id_in_sync_group])
+    return tf.cast(ctx.replica_id_in_sync_group, tf.int32) * tf.cast(local_size, tf.int32)
 
 
 def info_nce_loss(logits, positives):
-    """Mean over rows of -log softmax(logits)[row, positives[row]], and the top-1 accuracy of
-    picking the positive among all candidates."""
-    logits = tf.cast(logits, tf.float32)
-    positives = tf.cast(positives, tf.int32)
-    loss = tf.reduce_mean(
-        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=positives, logits=logits))
-    hits = tf.equal(tf.argmax(logits, -1, output_type=tf.int32), positives)
-    return loss, tf.reduce_mean(tf.cast(hits, tf.float32))
+    """InfoNCE: mean over rows of -log softmax(logits)[row, positives[row]] and the top-1 accuracy
+    of picking the positive, i.e. classification of the positive among all candidates."""
+    return classification_loss(logits, positives)
 
 
 def nt_xent_logits(anchors, partners_all, same_view_all, offset, temperature):

@@ -80,11 +80,6 @@ class MoCo(Objective):
             raise ValueError("the key encoder's weights do not mirror the query encoder's")
         return [(k, q) for k, q in zip(keys, queries) if q.trainable]
 
-    def step_seed(self, salt: int):
-        """A stateless seed from (config seed, step): identical on every replica and on resume."""
-        return tf.stack([tf.cast(self.config.seed * 1000 + salt, tf.int64),
-                         tf.cast(self.optimizer.iterations, tf.int64)])
-
     def project(self, backbone, head, images, training):
         return head(backbone(images, training=training)[backbone.readout_names[-1]],
                     training=training)

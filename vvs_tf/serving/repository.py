@@ -158,10 +158,11 @@ class Servable:
 
 
 def _to_numpy(tensor) -> np.ndarray:
-    """Tensor -> ndarray; strings become object arrays of bytes (scalars included)."""
+    """Tensor -> ndarray sharing the tensor's memory (`.numpy()` would copy every activation
+    once more); strings become object arrays of bytes (scalars included)."""
     if tensor.dtype == tf.string:
         return np.asarray(tensor.numpy(), dtype=object)
-    return tensor.numpy()
+    return np.asarray(tensor)
 
 
 def status_code_of(error: tf.errors.OpError):
