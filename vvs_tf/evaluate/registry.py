@@ -191,7 +191,7 @@ class Context:
     options: dict = dataclasses.field(default_factory=dict)
     progress: object = None
     max_layer_bytes: int = None
-    _world_dir: str = dataclasses.field(default=None, repr=False)
+    _world_dir: str = dataclasses.field(default=None, init=False, repr=False)
 
     def brainio_directory(self):
         return os.path.expanduser(self.data_dir or brainio.default_data_dir())
