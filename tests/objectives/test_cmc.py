@@ -96,7 +96,8 @@ def test_both_banks_follow_the_update_formula():
 
 
 def test_embedding_sees_lightness_only():
-    """Recolouring an image while keeping L leaves the embedding unchanged; the ab net does see it."""
+    """Recolouring an image while keeping L leaves the embedding unchanged; the ab network does
+    see the change."""
     cmc = _cmc()
     rgb = _batch()["image"]
     lab = rgb_to_lab(rgb).numpy()

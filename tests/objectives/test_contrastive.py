@@ -5,6 +5,7 @@ import vvs_tf  # noqa: F401
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import fresh_mirrored_strategy
 
 from vvs_tf.objectives.contrastive import (
     info_nce_loss, nt_xent_loss, queue_logits, replica_offset, two_views)
@@ -70,14 +71,7 @@ def _cpus():
 
 
 def _fresh_mirrored_strategy():
-    """Two-CPU MirroredStrategy whose collective group keys differ from every earlier strategy's.
-
-    Strategies in one process otherwise share group/instance keys, and the collective executor's
-    cached parameters from an earlier strategy make a later one fail with "Shape mismatch in the
-    collective instance"; TensorFlow's own tests bump this class attribute for the same reason.
-    """
-    tf.distribute.MirroredStrategy._collective_key_base += 100000
-    return tf.distribute.MirroredStrategy(_cpus()[:2])
+    return fresh_mirrored_strategy(_cpus()[:2])
 
 
 def test_cross_replica_nt_xent_equals_one_device_loss_and_gradient():
@@ -109,7 +103,7 @@ def test_cross_replica_nt_xent_equals_one_device_loss_and_gradient():
     np.testing.assert_allclose(np.concatenate(unpack(grad_b)), full_grads[1].numpy(), atol=1e-5)
 
 
-# --- SimCLR and MoCo: two replicas = one device ----------------------------------------------------
+# --- SimCLR and MoCo: two replicas = one device ---------------------------------------------
 NUM_EXAMPLES, GLOBAL_BATCH, SIZE = 16, 8, 32
 
 

@@ -52,7 +52,8 @@ def test_key_encoder_starts_as_a_copy_and_is_not_trained():
         np.testing.assert_array_equal(key.numpy(), query.numpy())
     trained = {id(v) for v in moco.trainable_variables}
     assert not trained & {id(v) for v in moco.key_backbone.weights + moco.key_head.weights}
-    assert len(moco._ema_pairs()) == len(moco.backbone.trainable_weights + moco.head.trainable_weights)
+    parameters = moco.backbone.trainable_weights + moco.head.trainable_weights
+    assert len(moco._ema_pairs()) == len(parameters)
 
 
 def test_one_step_updates_queue_and_key_encoder_by_their_formulas():

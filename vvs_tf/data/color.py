@@ -1,4 +1,5 @@
-"""sRGB <-> CIE Lab in TensorFlow (D65 white, 2 degree observer), on-device for CMC and colorization.
+"""sRGB <-> CIE Lab in TensorFlow (D65 white, 2 degree observer), on-device for CMC and
+colorization.
 
 The conventions are those of skimage.color.rgb2lab/lab2rgb so that numbers can be checked against
 it: sRGB companding, the sRGB -> XYZ matrix for D65, white point (0.95047, 1, 1.08883),

@@ -16,34 +16,9 @@ from vvs_tf.models import build_backbone
 from vvs_tf.models.heads import embedding_head
 from vvs_tf.models.resnet import feature_channels
 from vvs_tf.objectives import memory_bank
-from vvs_tf.objectives.instance_recognition import InstanceRecognition, nce_loss
+from vvs_tf.objectives.instance_recognition import (
+    InstanceRecognition, fixed_log_partition, log_partition_estimate, nce_loss)
 from vvs_tf.objectives.registry import register
-
-
-def log_partition_estimate(noise_logits, num_examples: int):
-    """log Z with Z = N * mean(exp(logit)) over the global batch's noise logits (no gradient)."""
-    noise = tf.stop_gradient(memory_bank.gather_global_batch(noise_logits))
-    return (tf.reduce_logsumexp(noise) - tf.math.log(tf.cast(tf.size(noise), tf.float32))
-            + tf.math.log(float(num_examples)))
-
-
-def fixed_log_partition(variable: tf.Variable, estimate, training: bool):
-    """Z is estimated once (the first training step) and then kept, as in IR and CMC."""
-    unset = tf.equal(variable, 0.0)
-    if training:
-        variable.assign(tf.where(unset, estimate, variable))
-        return tf.identity(variable)
-    return tf.where(unset, estimate, variable)
-
-
-def cmc_view(image, size: int, seed):
-    """CMC's augmentation: random resized crop (area 0.2-1) and flip, no colour jitter or
-    greyscale, which would change the ab view the L view is contrasted with."""
-    crop, flip = tf.unstack(augment.split_seed(seed, 2))
-    return augment.random_flip(augment.random_resized_crop(image, size, crop, area=(0.2, 1.0)), flip)
-
-
-register_view("cmc", cmc_view)
 
 
 def lab_inputs(images):
@@ -75,7 +50,8 @@ class CMC(InstanceRecognition):
     def __init__(self, backbone, config, data_info, **kwargs):
         super().__init__(backbone, config, data_info, **kwargs)
         if self.noise_samples < 1:
-            raise ValueError(f"CMC needs objective.nce_k >= 1 noise samples, got {self.noise_samples}")
+            raise ValueError(
+                f"CMC needs objective.nce_k >= 1 noise samples, got {self.noise_samples}")
         dim = int(config.objective.dim)
         self.ab_backbone = build_backbone(config.model, channels=2, name="ab_backbone")
         self.ab_head = embedding_head(feature_channels(self.ab_backbone), dim, name="ab_head")
@@ -95,8 +71,8 @@ class CMC(InstanceRecognition):
 
     def embed_views(self, images, training):
         lightness, ab = lab_inputs(images)
-        v_l = self.head(self.backbone(lightness, training=training)[self.backbone.readout_names[-1]],
-                        training=training)
+        features_l = self.backbone(lightness, training=training)[self.backbone.readout_names[-1]]
+        v_l = self.head(features_l, training=training)
         v_ab = self.ab_head(
             self.ab_backbone(ab, training=training)[self.ab_backbone.readout_names[-1]],
             training=training)

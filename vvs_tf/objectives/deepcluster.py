@@ -126,9 +126,10 @@ class DeepCluster(Objective):
         """k-means of PCA-whitened features -> cluster id per example index [N]."""
         num = self.data_info.num_examples
         if len(indices) != num or not np.array_equal(np.sort(indices), np.arange(num)):
-            raise ValueError(f"a DeepCluster round needs every training example once; the dataset "
-                             f"gave {len(indices)} examples with {len(np.unique(indices))} distinct "
-                             f"indices for {num} training examples")
+            raise ValueError(
+                f"a DeepCluster round needs every training example once; the dataset gave "
+                f"{len(indices)} examples with {len(np.unique(indices))} distinct indices for "
+                f"{num} training examples")
         labels, _ = kmeans(pca_whiten(features, self.pca_dim), self.num_clusters, seed, iterations)
         ids = np.empty(num, np.int64)
         ids[indices] = labels

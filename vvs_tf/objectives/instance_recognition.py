@@ -25,6 +25,25 @@ def nce_loss(positive_logits, noise_logits, log_z, num_examples):
     return tf.reduce_mean(data_term + noise_term)
 
 
+def log_partition_estimate(noise_logits, num_examples: int):
+    """log Z with Z = N * mean(exp(logit)) over the global batch's noise logits (no gradient)."""
+    noise = tf.stop_gradient(memory_bank.gather_global_batch(noise_logits))
+    return (tf.reduce_logsumexp(noise) - tf.math.log(tf.cast(tf.size(noise), tf.float32))
+            + tf.math.log(float(num_examples)))
+
+
+def fixed_log_partition(variable: tf.Variable, estimate, training: bool):
+    """log Z estimated once (the first training step) and then kept, as in the original IR/CMC.
+
+    Returns the value as a tensor rather than re-reading the variable: under MirroredStrategy a
+    replica may read the variable before the first replica's assignment lands.
+    """
+    value = tf.where(tf.equal(variable, 0.0), estimate, variable)
+    if training:
+        variable.assign(value)
+    return value
+
+
 def exact_softmax_loss(embeddings, bank, index, tau):
     """-log P(i|v_i) with the exact normaliser over the whole bank (what NCE approximates)."""
     logits = tf.matmul(embeddings, bank, transpose_b=True) / tau
@@ -75,16 +94,8 @@ class InstanceRecognition(Objective):
         noise_rows = tf.random.stateless_uniform(
             [self.noise_samples], self.step_seed(1), 0, self.data_info.num_examples, tf.int64)
         noise = self.bank_logits(embeddings, noise_rows)
-        # Z = N * E[exp(v.m/tau)] over the global batch, estimated once as in the original code.
-        global_noise = tf.stop_gradient(memory_bank.gather_global_batch(noise))
-        estimate = (tf.reduce_logsumexp(global_noise)
-                    - tf.math.log(tf.cast(tf.size(global_noise), tf.float32))
-                    + tf.math.log(float(self.data_info.num_examples)))
-        if training:
-            self.nce_log_z.assign(tf.where(tf.equal(self.nce_log_z, 0.0), estimate, self.nce_log_z))
-            log_z = self.nce_log_z
-        else:
-            log_z = tf.where(tf.equal(self.nce_log_z, 0.0), estimate, self.nce_log_z)
+        log_z = fixed_log_partition(
+            self.nce_log_z, log_partition_estimate(noise, self.data_info.num_examples), training)
         loss = nce_loss(positive, noise, log_z, self.data_info.num_examples)
         return loss, {}, embeddings
 
