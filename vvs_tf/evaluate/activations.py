@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import importlib
 import os
 
 import numpy as np
@@ -188,7 +189,7 @@ def open_activation_model(spec, layers=None):
     spec = os.fspath(spec)
     if spec.startswith(("http://", "grpc://")):
         try:
-            from vvs_tf.serving import client
+            client = importlib.import_module("vvs_tf.serving.client")
         except ImportError as error:
             raise ImportError(f"cannot open {spec}: the TF Serving client (vvs_tf.serving.client) "
                               "is not installed") from error
