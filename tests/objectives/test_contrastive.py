@@ -5,7 +5,7 @@ import vvs_tf  # noqa: F401
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import fresh_mirrored_strategy
+from replicas import fresh_mirrored_strategy
 
 from vvs_tf.objectives.contrastive import (
     info_nce_loss, nt_xent_loss, queue_logits, replica_offset, two_views)

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import fresh_mirrored_strategy
+from replicas import fresh_mirrored_strategy
 
 from vvs_tf.config import base_config, tiny
 from vvs_tf.objectives import DataInfo, create_objective
