@@ -109,7 +109,7 @@ class Trainer:
         with self.strategy.scope():
             optimizer = build_optimizer(config.optimizer, self.steps_per_epoch, config.train.epochs)
             self.objective.compile(optimizer=optimizer, jit_compile=config.runtime.jit_compile)
-            optimizer.build(self.objective.trainable_variables)
+            self.objective.optimizer.build(self.objective.trainable_variables)
         # Under MultiWorkerMirroredStrategy every worker takes part in saving; only the chief
         # writes into the workdir, the others into a scratch directory of their own.
         resolver = getattr(self.strategy, "cluster_resolver", None)

@@ -145,3 +145,21 @@ def test_few_label_control_trains_only_on_its_labelled_subset(tmp_path):
     assert set(seen) <= set(expected) and len(seen) == trainer.steps_per_epoch * 32
     with pytest.raises(ValueError, match="label fraction must be in"):
         Trainer(tiny_config("supervised", **{"objective.label_fraction": 0.0}), str(tmp_path / "z"))
+
+
+def test_mixed_precision_trains_in_float16_with_loss_scaling_and_float32_embeddings(tmp_path):
+    import keras
+
+    try:
+        trainer = Trainer(tiny_config("ir", epochs=1, **{"runtime.precision": "mixed_float16"}),
+                          str(tmp_path))
+        assert isinstance(trainer.objective.optimizer, keras.optimizers.LossScaleOptimizer)
+        summary = trainer.run()
+        images = np.random.default_rng(0).random((4, 32, 32, 3), dtype=np.float32)
+        features = trainer.objective.backbone(images)["layer4.1"]
+        embeddings = trainer.objective.embed(images).numpy()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert features.dtype == "float16" and embeddings.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(embeddings, axis=1), 1.0, rtol=1e-5)
+    assert np.isfinite(summary["loss"])
