@@ -8,6 +8,7 @@ the same Objective.train_step that vvs-train uses; the first steps (tracing) are
 "supervised" is the bare backbone step (ResNet-18 + linear classifier) that the objectives'
 overhead is measured against. Clustering: H x k faiss k-means of a random bank.
 """
+import os
 import time
 
 import vvs_tf  # noqa: F401
@@ -90,7 +91,7 @@ def main(argv):
     args = dict(image_size=FLAGS.image_size, batch_size=FLAGS.batch_size, width=FLAGS.width,
                 bank_size=FLAGS.bank_size, steps=FLAGS.steps)
     print(f"ResNet-18 width {FLAGS.width}, {FLAGS.image_size} px, batch {FLAGS.batch_size}, "
-          f"bank {FLAGS.bank_size}, oneDNN={vvs_tf._os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, "
+          f"bank {FLAGS.bank_size}, oneDNN={os.environ.get('TF_ENABLE_ONEDNN_OPTS')}, "
           f"devices={[d.name for d in tf.config.list_logical_devices()]}")
     print(f"{'objective':<20}" + "".join(f"{'XLA ' + ('on' if j else 'off'):>14}" for j in settings)
           + f"{'vs supervised':>15}")

@@ -6,7 +6,6 @@ epochs per split and layer, minutes on the shared CPU; registry wiring is the sa
 """
 import vvs_tf  # noqa: F401
 import io
-import os
 import zipfile
 
 import keras

@@ -9,9 +9,7 @@ import vvs_tf  # noqa: F401
 
 import tensorflow as tf
 
-from vvs_tf.data import augment
 from vvs_tf.data.color import split_lab
-from vvs_tf.data.pipeline import register_view
 from vvs_tf.models import build_backbone
 from vvs_tf.models.heads import embedding_head
 from vvs_tf.models.resnet import feature_channels
