@@ -200,6 +200,13 @@ def simclr_view(image: tf.Tensor, size: int, seed, strength: float = 1.0, blur: 
     return x
 
 
+def crop_flip_view(image, size, seed):
+    """Geometry only (random resized crop, area 0.2-1, and flip), for methods whose targets are the
+    colours themselves (colorization, CMC's L/ab split): colour jitter would falsify them."""
+    crop, flip = tf.unstack(split_seed(seed, 2))
+    return random_flip(random_resized_crop(image, size, crop, area=(0.2, 1.0)), flip)
+
+
 def eval_view(image: tf.Tensor, size: int, resize_ratio: float = 256 / 224, antialias: bool = True) -> tf.Tensor:
     """Resize the shorter side to round(size * resize_ratio) (the longer side scaled and floored, as
     torchvision), then take the centre size x size crop (offsets floored)."""

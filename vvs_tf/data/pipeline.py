@@ -27,6 +27,7 @@ ViewFn = Callable[[tf.Tensor, int, tf.Tensor], tf.Tensor]
 VIEWS: dict[str, ViewFn] = {
     "ir_la": augment.ir_la_view,
     "simclr": augment.simclr_view,
+    "crop_flip": augment.crop_flip_view,
     "eval": lambda image, size, seed: augment.eval_view(image, size),
 }
 

@@ -40,7 +40,7 @@ class CMC(InstanceRecognition):
     ab network = `ab_backbone` + `ab_head` with bank `ab_bank`. Loss = NCE(L) + NCE(ab)."""
 
     backbone_channels = 1
-    view = "cmc"
+    view = "crop_flip"
     # CMC's defaults: 16384 noise samples, tau 0.07, bank momentum 0.5, 128-d.
     defaults = dict(InstanceRecognition.defaults, nce_k=16384)
     scalar_names = ("loss_l", "loss_ab")  # NCE of the L anchors (vs ab bank) and the reverse

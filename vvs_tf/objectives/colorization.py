@@ -21,7 +21,6 @@ import vvs_tf  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
-from vvs_tf.data import augment, pipeline
 from vvs_tf.data.color import split_lab
 from vvs_tf.models.decoders import up_projection_decoder
 from vvs_tf.models.resnet import feature_channels
@@ -93,15 +92,6 @@ def target_ab(images, stride: int = OUTPUT_STRIDE):
     return tf.nn.avg_pool2d(ab, stride, stride, "VALID")
 
 
-def crop_flip_view(image, size, seed):
-    """Geometry only (random resized crop, area 0.2-1, and flip): colour jitter or grayscale would
-    falsify the colours that colorization must predict."""
-    crop, flip = tf.unstack(augment.split_seed(seed, 2))
-    return augment.random_flip(augment.random_resized_crop(image, size, crop, area=(0.2, 1.0)), flip)
-
-
-if "crop_flip" not in pipeline.VIEWS:
-    pipeline.register_view("crop_flip", crop_flip_view)
 
 
 @register("colorization")
