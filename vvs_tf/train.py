@@ -122,12 +122,14 @@ class Trainer:
 
     # --- data ----------------------------------------------------------------------------------
     def epoch_dataset(self, epoch: int):
+        """The training batches of one epoch, seeded by (seed, epoch); repeated so that an explicit
+        train.steps_per_epoch larger than one pass still gets its steps (fit() stops it)."""
         obj = self.objective
         return pipeline.make_dataset(
             self.training_examples, batch_size=self.config.train.batch_size, view=obj.view,
             training=True, seed=self.config.seed * 100003 + epoch,
             image_size=self.config.data.image_size, num_views=obj.num_views,
-            shuffle_buffer=self.config.data.shuffle_buffer)
+            shuffle_buffer=self.config.data.shuffle_buffer).repeat()
 
     def eval_dataset(self, source):
         return pipeline.make_dataset(

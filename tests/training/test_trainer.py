@@ -141,7 +141,8 @@ def test_few_label_control_trains_only_on_its_labelled_subset(tmp_path):
     assert trainer.training_examples.num_examples == len(expected) == round(
         0.25 * trainer.train_source.num_examples)
     assert trainer.steps_per_epoch == len(expected) // 32
-    seen = np.concatenate([b["index"].numpy() for b in trainer.epoch_dataset(0)])
+    seen = np.concatenate([b["index"].numpy()
+                           for b in trainer.epoch_dataset(0).take(trainer.steps_per_epoch)])
     assert set(seen) <= set(expected) and len(seen) == trainer.steps_per_epoch * 32
     with pytest.raises(ValueError, match="label fraction must be in"):
         Trainer(tiny_config("supervised", **{"objective.label_fraction": 0.0}), str(tmp_path / "z"))
