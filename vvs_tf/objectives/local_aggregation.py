@@ -6,14 +6,14 @@ import vvs_tf  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
-from vvs_tf.objectives import memory_bank
+from vvs_tf.objectives import memory_bank, top_k
 from vvs_tf.objectives.instance_recognition import InstanceRecognition
 from vvs_tf.objectives.registry import register
 
 _MASKED = -1e9  # a finite "minus infinity": keeps gradients finite when no neighbour is close
 
 
-def local_aggregation_loss(logits, background_k, cluster_labels, index):
+def local_aggregation_loss(logits, background_k, cluster_labels, index, dynamic_shapes=True):
     """-log(sum_{B∩C} exp(v.m/tau) / sum_B exp(v.m/tau)), averaged over the batch.
 
     Args:
@@ -21,13 +21,17 @@ def local_aggregation_loss(logits, background_k, cluster_labels, index):
       background_k: size of the background neighbourhood B_i (top-k logits).
       cluster_labels: [H, N] cluster id of every bank row in each of H clusterings.
       index: [B] bank rows of the batch; i is always close to itself (same cluster).
+      dynamic_shapes: False inside XLA-compiled steps (see top_k.top_k_ids).
     Returns:
       (loss, mean |B_i ∩ C_i|).
     """
-    background_logits, background_ids = tf.math.top_k(logits, k=background_k, sorted=False)
-    own_clusters = tf.gather(cluster_labels, index, axis=1)[:, :, None]  # [H, B, 1]
-    neighbour_clusters = tf.gather(cluster_labels, background_ids, axis=1)  # [H, B, k]
-    close = tf.reduce_any(tf.equal(neighbour_clusters, own_clusters), axis=0)  # [B, k]
+    background_ids = top_k.top_k_ids(logits, background_k, dynamic_shapes)
+    # The gradient flows through the k gathered logits only.
+    background_logits = tf.gather(logits, background_ids, batch_dims=1)
+    by_row = tf.transpose(cluster_labels)  # [N, H]: one contiguous row per neighbour to gather
+    own_clusters = tf.gather(by_row, index)[:, None, :]  # [B, 1, H]
+    neighbour_clusters = tf.gather(by_row, background_ids)  # [B, k, H]
+    close = tf.reduce_any(tf.equal(neighbour_clusters, own_clusters), axis=-1)  # [B, k]
     log_background = tf.reduce_logsumexp(background_logits, axis=-1)
     log_close = tf.reduce_logsumexp(tf.where(close, background_logits, _MASKED), axis=-1)
     # The original adds 1e-7 to the probability ratio before the log.
@@ -59,11 +63,12 @@ class LocalAggregation(InstanceRecognition):
             raise ValueError(f"objective.num_clusters={self.num_clusters} exceeds the number of "
                              f"training examples ({data_info.num_examples})")
         self.cluster_labels = memory_bank.make_state(
-            np.zeros((self.num_clusterings, data_info.num_examples), np.int64), "cluster_labels")
+            np.zeros((self.num_clusterings, data_info.num_examples), np.int32), "cluster_labels")
 
     def compute_loss(self, batch, training=True):
         embeddings = self.embed(batch["image"], training=training)
         logits = tf.matmul(embeddings, self.memory_bank, transpose_b=True) / self.tau
         loss, close_count = local_aggregation_loss(
-            logits, self.background_k, self.cluster_labels, tf.cast(batch["index"], tf.int64))
+            logits, self.background_k, self.cluster_labels, tf.cast(batch["index"], tf.int64),
+            dynamic_shapes=not self.config.runtime.jit_compile)
         return loss, {"close_neighbours": close_count}, embeddings
