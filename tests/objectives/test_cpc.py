@@ -66,3 +66,36 @@ def test_full_scale_grid_is_7x7_patches_of_64_px_tiling_256_px():
     cfg = config.objective
     assert (cfg.grid, cfg.patch_size, config.data.image_size) == (7, 64, 256)
     assert grid_extent(cfg.grid, cfg.patch_size, cfg.gap) == 256
+
+
+def test_two_replicas_score_against_the_global_batch_like_one_device():
+    """Each replica's predictions are scored against the patches of every replica, so the summed
+    replica losses and their gradients equal the one-device loss on the global batch."""
+    from replicas import fresh_mirrored_strategy
+
+    cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+    assert len(cpus) >= 2, "tests/conftest.py should have split the CPU into two logical devices"
+    strategy = fresh_mirrored_strategy(cpus[:2])
+    rng = np.random.default_rng(3)
+    batch, grid, dim = 4, 3, 5
+    codes = tf.constant(rng.standard_normal((batch, grid, grid, dim)), tf.float32)
+    predicted = tf.constant(rng.standard_normal((batch, grid - 1, grid, dim)), tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch([codes, predicted])
+        full_loss, _ = cpc_loss(codes, {1: predicted})
+    full_grads = tape.gradient(full_loss, [codes, predicted])
+
+    def replica_step():
+        rid = tf.distribute.get_replica_context().replica_id_in_sync_group
+        half = batch // 2
+        mine_codes, mine_predicted = codes[rid * half:(rid + 1) * half], predicted[rid * half:(rid + 1) * half]
+        with tf.GradientTape() as replica_tape:
+            replica_tape.watch([mine_codes, mine_predicted])
+            scaled = cpc_loss(mine_codes, {1: mine_predicted})[0] / 2.0
+        return (scaled, *replica_tape.gradient(scaled, [mine_codes, mine_predicted]))
+
+    scaled, grad_codes, grad_predicted = tf.function(lambda: strategy.run(replica_step))()
+    unpack = strategy.experimental_local_results
+    np.testing.assert_allclose(sum(float(x) for x in unpack(scaled)), full_loss.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(np.concatenate(unpack(grad_codes)), full_grads[0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(np.concatenate(unpack(grad_predicted)), full_grads[1].numpy(), atol=1e-5)

@@ -15,7 +15,8 @@ import tensorflow as tf
 
 from vvs_tf.models.resnet import feature_channels
 from vvs_tf.objectives.base import Objective
-from vvs_tf.objectives.contrastive import info_nce_loss
+from vvs_tf.objectives.contrastive import info_nce_loss, replica_offset
+from vvs_tf.objectives.memory_bank import gather_global_batch
 from vvs_tf.objectives.patches import check_grid, extract_grid, require_any_input_size
 from vvs_tf.objectives.registry import register
 
@@ -24,20 +25,22 @@ def cpc_loss(codes, predictions):
     """InfoNCE of row-ahead predictions.
 
     Args:
-      codes: [B, G, G, D] patch embeddings z.
+      codes: [B, G, G, D] patch embeddings z of this replica's images.
       predictions: {k: [B, G - k, G, D]} predictions of z[:, k:, :] from the contexts of rows 0..G-k-1.
     Returns:
-      (loss, accuracy of picking the true patch among all B*G*G).
+      (loss, accuracy of picking the true patch among all patches of the global batch).
     """
     codes = tf.cast(codes, tf.float32)
     shape = tf.shape(codes)
     batch, grid = shape[0], shape[1]
-    flat_codes = tf.reshape(codes, [batch * grid * grid, -1])
+    local_codes = tf.reshape(codes, [batch * grid * grid, -1])
+    flat_codes = gather_global_batch(local_codes)
+    offset = replica_offset(tf.shape(local_codes)[0])
     all_logits, all_positives = [], []
     for k, predicted in sorted(predictions.items()):
         rows = grid - k
         b, i, j = tf.meshgrid(tf.range(batch), tf.range(rows), tf.range(grid), indexing="ij")
-        all_positives.append(tf.reshape(b * grid * grid + (i + k) * grid + j, [-1]))
+        all_positives.append(offset + tf.reshape(b * grid * grid + (i + k) * grid + j, [-1]))
         flat_predicted = tf.reshape(tf.cast(predicted, tf.float32), [batch * rows * grid, -1])
         all_logits.append(tf.matmul(flat_predicted, flat_codes, transpose_b=True))
     return info_nce_loss(tf.concat(all_logits, 0), tf.concat(all_positives, 0))
