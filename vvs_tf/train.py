@@ -77,6 +77,19 @@ def open_sources(config):
     return train, validation
 
 
+class StepHooks(keras.callbacks.Callback):
+    """Forwards fit()'s per-step event to the between-epoch hooks, which the trainer itself calls
+    at epoch boundaries (LA installs labels clustered in the background at a fixed step)."""
+
+    def __init__(self, hooks):
+        super().__init__()
+        self.hooks = list(hooks)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        for hook in self.hooks:
+            hook.on_train_batch_begin(batch)
+
+
 class Trainer:
     """One training run in a workdir; `run()` trains to config.train.epochs and returns a summary."""
 
@@ -157,7 +170,9 @@ class Trainer:
         for epoch in range(start_epoch, self.config.train.epochs):
             for hook in epoch_hooks:
                 hook.on_epoch_begin(epoch)
-            logs = self.train_epoch(epoch, step_monitor)
+            logs = self.train_epoch(epoch, step_monitor, epoch_hooks)
+            for hook in epoch_hooks:
+                hook.on_epoch_end(epoch)
             if not np.isfinite(logs.get("loss", 0.0)):
                 raise FloatingPointError(
                     f"loss is {logs['loss']} in epoch {epoch}; the last good checkpoint is kept "
@@ -177,7 +192,7 @@ class Trainer:
             summary = dict(logs, epochs=finished)
         return summary
 
-    def train_epoch(self, epoch: int, step_monitor) -> dict:
+    def train_epoch(self, epoch: int, step_monitor, hooks=()) -> dict:
         """One epoch of the objective's train_step: fit(), or a distributed loop where fit() cannot
         run (Keras 3's fit() rejects MultiWorkerMirroredStrategy's per-replica batches,
         keras-team/keras#20585); both run the same train_step on the same per-epoch dataset."""
@@ -185,7 +200,7 @@ class Trainer:
         if not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
             history = self.objective.fit(
                 dataset, epochs=epoch + 1, initial_epoch=epoch,
-                steps_per_epoch=self.steps_per_epoch, callbacks=[step_monitor],
+                steps_per_epoch=self.steps_per_epoch, callbacks=[step_monitor, StepHooks(hooks)],
                 verbose=2 if os.environ.get("CI") else 1)
             return {k: float(v[-1]) for k, v in history.history.items()}
         if getattr(self, "_distributed_step", None) is None:
@@ -198,7 +213,9 @@ class Trainer:
             metric.reset_state()
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
         start = time.perf_counter()
-        for _ in range(self.steps_per_epoch):
+        for step in range(self.steps_per_epoch):
+            for hook in hooks:
+                hook.on_train_batch_begin(step)
             outputs = self._distributed_step(iterator)
         step_monitor.last_images_per_second = (
             self.steps_per_epoch * self.config.train.batch_size / (time.perf_counter() - start))
@@ -210,8 +227,9 @@ class Trainer:
         if hasattr(self.objective, "cluster_labels"):
             from vvs_tf.objectives.clustering import ReclusterCallback
 
-            hooks.append(ReclusterCallback(self.objective, self.config.seed,
-                                           self.config.objective.kmeans_iterations, self.writer))
+            hooks.append(ReclusterCallback(
+                self.objective, self.config.seed, self.config.objective.kmeans_iterations,
+                self.writer, self.config.objective.get("recluster_overlap_steps", 0)))
         if hasattr(self.objective, "epoch_callbacks"):
             hooks.extend(self.objective.epoch_callbacks(self.eval_dataset(self.train_source)))
         return hooks

@@ -1,5 +1,6 @@
 """k-means of memory banks with faiss (GPU index when faiss-gpu sees a GPU), shared by LA and
 DeepCluster, and the callback that re-clusters LA's bank at the start of every epoch."""
+import concurrent.futures
 import time
 
 import vvs_tf  # noqa: F401
@@ -41,27 +42,70 @@ def multi_kmeans(data: np.ndarray, num_clusterings: int, num_clusters: int, seed
 
 
 class ReclusterCallback(keras.callbacks.Callback):
-    """Re-clusters the memory bank before each epoch (so also before the first step)."""
+    """Re-clusters the memory bank at the start of each epoch (so also before the first step).
 
-    def __init__(self, objective, seed: int, iterations: int = 20, writer=None):
+    With ``overlap_steps`` > 0 the clustering of the bank as it stood at the epoch boundary runs in
+    a background thread while training continues with the previous labels; the new labels are
+    installed before step ``overlap_steps`` of the epoch (waiting there if the clustering is not
+    done, which is the only stall). The step is fixed, so a run stays deterministic and a resumed
+    run replays it. Epoch 0 has no previous labels and always clusters before its first step.
+    The trainer calls on_epoch_begin / on_train_batch_begin / on_epoch_end (see Trainer.run).
+    """
+
+    def __init__(self, objective, seed: int, iterations: int = 20, writer=None,
+                 overlap_steps: int = 0):
         super().__init__()
+        if overlap_steps < 0:
+            raise ValueError(f"objective.recluster_overlap_steps must be >= 0, got {overlap_steps}")
         self.objective = objective
         self.seed = seed
         self.iterations = iterations
         self.writer = writer
+        self.overlap_steps = int(overlap_steps)
         self.last_stats = {}
+        self._pending = None  # (future, epoch) of a clustering running in the background
+        self._executor = None
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def _cluster(self, bank: np.ndarray, epoch: int):
         start = time.perf_counter()
-        bank = self.objective.memory_bank.numpy()
         labels = multi_kmeans(bank, self.objective.num_clusterings, self.objective.num_clusters,
                               self.seed + 1000 * epoch, self.iterations)
+        return labels, time.perf_counter() - start
+
+    def _install(self, epoch: int, labels: np.ndarray, seconds: float, stall: float):
         self.objective.cluster_labels.assign(labels)
         nonempty = np.mean([len(np.unique(row)) for row in labels])
-        self.last_stats = {"clusters/nonempty": float(nonempty),
-                           "clusters/seconds": time.perf_counter() - start}
-        logging.info("epoch %d: clustered bank into %dx%d clusters (%.0f non-empty) in %.1fs",
-                     epoch, labels.shape[0], self.objective.num_clusters, nonempty,
-                     self.last_stats["clusters/seconds"])
+        self.last_stats = {"clusters/nonempty": float(nonempty), "clusters/seconds": seconds,
+                           "clusters/stall_seconds": stall}
+        logging.info("epoch %d: clustered bank into %dx%d clusters (%.0f non-empty) in %.1fs, "
+                     "training waited %.1fs", epoch, labels.shape[0], self.objective.num_clusters,
+                     nonempty, seconds, stall)
         if self.writer is not None:
             self.writer.scalars(self.last_stats, step=global_step(self.objective.optimizer))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._finish()  # a clustering left over from an epoch shorter than overlap_steps
+        bank = self.objective.memory_bank.numpy()  # the bank at the epoch boundary
+        if self.overlap_steps == 0 or epoch == 0:
+            start = time.perf_counter()
+            labels, seconds = self._cluster(bank, epoch)
+            self._install(epoch, labels, seconds, time.perf_counter() - start)
+            return
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(1, "recluster")
+        self._pending = (self._executor.submit(self._cluster, bank, epoch), epoch)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._pending is not None and batch >= self.overlap_steps:
+            self._finish()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._finish()
+
+    def _finish(self):
+        if self._pending is None:
+            return
+        (future, epoch), self._pending = self._pending, None
+        start = time.perf_counter()
+        labels, seconds = future.result()
+        self._install(epoch, labels, seconds, time.perf_counter() - start)

@@ -47,7 +47,7 @@ class LocalAggregation(InstanceRecognition):
 
     # ResNet-18 in the paper: H=10 clusterings of 30000 clusters, 4096 background neighbours.
     defaults = dict(InstanceRecognition.defaults, background_k=4096, num_clusterings=10,
-                    num_clusters=30000, kmeans_iterations=20)
+                    num_clusters=30000, kmeans_iterations=20, recluster_overlap_steps=0)
     scalar_names = ("close_neighbours",)  # mean |B_i ∩ C_i|
 
     def __init__(self, backbone, config, data_info, **kwargs):
