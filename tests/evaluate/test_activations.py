@@ -192,7 +192,8 @@ def test_serving_urls_use_the_serving_client(monkeypatch):
     fake = types.ModuleType("vvs_tf.serving.client")
     fake.ServingActivationModel = lambda url: ("served", url)
     monkeypatch.setitem(sys.modules, "vvs_tf.serving.client", fake)
-    monkeypatch.setattr(sys.modules["vvs_tf.serving"], "client", fake, raising=False)
+    import vvs_tf.serving   # the package (light); its client is the fake
+    monkeypatch.setattr(vvs_tf.serving, "client", fake, raising=False)
     assert act.open_activation_model("http://host:8501/v1/models/m") == (
         "served", "http://host:8501/v1/models/m")
     with pytest.raises(FileNotFoundError, match="no activation model"):

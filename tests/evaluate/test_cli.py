@@ -11,7 +11,6 @@ import os
 import keras
 import numpy as np
 import pytest
-import threadpoolctl
 from absl import flags
 from scipy import stats as scipy_stats
 
@@ -23,11 +22,7 @@ LAYERS = "conv1,pool1,layer2.1,layer4.1"
 WORLD = {"num_images": 320, "image_size": 32, "num_repetitions": 2}
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    """Two shared cores: multi-threaded BLAS spins and runs ~10x slower than one thread."""
-    with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +100,7 @@ def test_cli_writes_per_layer_results_with_error_bars_and_protocol(tmp_path, exp
 
     v1 = result["benchmarks"]["World.V1-sim-ridge"]
     assert v1["n_neurons"] == 166 and v1["protocol"]["regression"] == "ridge"
-    assert v1["best_layer"] == max(v1["layers"], key=lambda k: v1["layers"][k]["select_score"])
+    assert v1["best_layer"] == max(v1["layers"], key=lambda k: v1["layers"][k]["choice_score"])
     for layer in v1["layers"].values():
         scores = np.array(layer["per_neuron_score"], float)
         assert layer["score"] == pytest.approx(np.nanmedian(scores))
@@ -150,6 +145,9 @@ def test_cli_writes_per_layer_results_with_error_bars_and_protocol(tmp_path, exp
     position = result["benchmarks"]["World.position"]
     assert position["data"]["targets"] == ["ty", "tz"]
     assert all(len(v["per_split"]) == 2 for v in position["layers"].values())
+    assert len(position["protocol"]["splits"]) == 2 and all(
+        s["choice"] and s["report"] and not set(s["choice"]) & set(s["report"])
+        for s in position["protocol"]["splits"])
     categorization = result["benchmarks"]["World.categorization"]
     assert len(categorization["data"]["classes"]) == 8
     assert all(0 <= s <= 1 for v in categorization["layers"].values() for s in v["per_split"])

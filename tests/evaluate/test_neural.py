@@ -10,25 +10,38 @@ from vvs_tf.evaluate.ceiling import expected_consistency
 
 def test_splits_are_disjoint_and_stratified_by_object():
     labels = np.repeat(np.arange(8), 30)
-    splits = neural.make_splits(240, n_splits=5, test_fraction=0.1, select_fraction=0.2,
+    splits = neural.make_splits(240, n_splits=5, test_fraction=0.2, select_fraction=0.2,
                                 labels=labels, seed=3)
-    tests = []
+    tests, choice_rows, test_rows = [], set(), set()
     for s in splits:
-        parts = np.concatenate([s.train, s.select, s.test])
+        parts = np.concatenate([s.train, s.select, s.choice, s.test])
         assert len(parts) == 240 and len(np.unique(parts)) == 240
-        assert np.all(np.bincount(labels[s.test], minlength=8) == 3)   # 10% of each object
+        # 20% of each object held out, half of it for the layer choice, half for the score
+        assert np.all(np.bincount(labels[s.test], minlength=8) == 3)
+        assert np.all(np.bincount(labels[s.choice], minlength=8) == 3)
         assert np.all(np.bincount(labels[s.select], minlength=8) == 6)
         tests.append(tuple(s.test))
+        choice_rows.update(s.choice)
+        test_rows.update(s.test)
     assert len(set(tests)) == 5                                       # fresh draws
-    again = neural.make_splits(240, n_splits=5, test_fraction=0.1, select_fraction=0.2,
+    assert not choice_rows & test_rows    # one fixed choice/report partition across splits
+    again = neural.make_splits(240, n_splits=5, test_fraction=0.2, select_fraction=0.2,
                                labels=labels, seed=3)
-    assert all(np.array_equal(a.test, b.test) for a, b in zip(splits, again))
+    assert all(np.array_equal(a.test, b.test) and np.array_equal(a.choice, b.choice)
+               for a, b in zip(splits, again))
 
 
-def test_variation_splits_select_on_low_test_on_high():
+def test_variation_splits_select_on_low_choose_and_test_on_high():
     variation = np.tile([0, 3, 6], 40)
-    for s in neural.variation_splits(variation, n_splits=3, seed=0):
-        assert set(variation[s.test]) == {6} and set(variation[s.select]) <= {0, 3}
+    splits = neural.variation_splits(variation, n_splits=3, seed=0)
+    for s in splits:
+        assert set(variation[s.test]) == {6} and set(variation[s.choice]) == {6}
+        assert set(variation[s.select]) <= {0, 3}
+        assert len(s.test) == len(s.choice) == 10   # half of the 40 held out, half of that each
+    assert not set(np.concatenate([s.choice for s in splits])) & set(
+        np.concatenate([s.test for s in splits]))
+    with pytest.raises(ValueError, match="fraction must lie in"):
+        neural.variation_splits(variation, choice_fraction=0.0)
 
 
 def test_noise_correction_formulas():
@@ -107,10 +120,49 @@ def test_seed_averaging_and_paired_t_test():
     results = [neural.score_layers(layers, target, splits, "ridge", {"alphas": [a]})
                for a in (1.0, 1000.0)]
     averaged = neural.average_seeds(results)
-    mean_r = (results[0].layers["good"].test_r + results[1].layers["good"].test_r) / 2
-    assert np.allclose(averaged.layers["good"].test_r, mean_r)
+    for part in ("test", "choice"):
+        mean_r = (getattr(results[0].layers["good"], f"{part}_r")
+                  + getattr(results[1].layers["good"], f"{part}_r")) / 2
+        assert np.allclose(getattr(averaged.layers["good"], f"{part}_r"), mean_r)
+    assert averaged.layers["good"].choice_median == pytest.approx(
+        np.median(averaged.layers["good"].choice_r / np.sqrt(target.ceiling)))
     assert averaged.protocol["seeds_averaged"] == 2
     test = neural.compare(results[0], results[1])
     ref = scipy_stats.ttest_rel(results[0].best.test_score, results[1].best.test_score)
     assert test["p"] == pytest.approx(ref.pvalue) and test["layer_a"] == "good"
     assert neural.layer_area_map({"IT": results[0]}) == {"IT": "good"}
+
+
+def test_best_layer_is_chosen_on_high_variation_choice_rows_not_on_select_rows():
+    """A layer that codes the neurons' drive only on low-variation images (as early layers do)
+    wins on the select rows, which also tuned its regulariser; the layer choice must ignore them
+    and pick the layer that predicts the held-out high-variation images."""
+    rng = np.random.default_rng(5)
+    n_objects, per_object, n_neurons = 6, 60, 10
+    n = n_objects * per_object
+    variation = np.tile([0, 3, 6], n // 3)
+    latent = rng.standard_normal((n, 8))
+    signal = latent @ rng.standard_normal((8, n_neurons))
+    signal /= signal.std(axis=0)
+    low = variation != 6
+    early = np.where(low[:, None], latent, rng.standard_normal((n, 8)))
+    late = latent + 1.5 * rng.standard_normal((n, 8))
+    as_conv = lambda x: np.tile(x[:, None, None, :], (1, 2, 2, 1)).astype(np.float32)  # noqa: E731
+    target = neural.NeuralTarget(np.arange(n).astype(str), signal + 0.3 * rng.standard_normal(
+        (n, n_neurons)), np.full(n_neurons, 0.9), np.arange(n_neurons).astype(str), "IT",
+        {"object_name": np.repeat(np.arange(n_objects), per_object)})
+    splits = neural.variation_splits(variation, target.labels, n_splits=3, seed=1)
+    result = neural.score_layers({"early": as_conv(early), "late": as_conv(late)}, target, splits,
+                                 regression="ridge", n_bootstrap=50)
+    e, l_ = result.layers["early"], result.layers["late"]
+    assert e.select_median > l_.select_median + 0.3      # the old rule would have picked early
+    assert l_.choice_median > e.choice_median + 0.3
+    assert result.best_layer == "late"
+    # the reported number is the report rows' median, not the choice rows'
+    assert result.best.median == pytest.approx(np.median(l_.test_r / np.sqrt(0.9)))
+    assert result.best.median != pytest.approx(l_.choice_median)
+    report = result.to_dict()
+    assert report["best_layer"] == "late" and report["score"] == l_.median
+    assert report["layers"]["late"]["choice_score"] == l_.choice_median
+    assert "layer-choice rows" in report["protocol"]["best_layer_rule"]
+    assert all(len(sizes) == 4 and sum(sizes) == n for sizes in report["protocol"]["split_sizes"])

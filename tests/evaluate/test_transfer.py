@@ -41,3 +41,16 @@ def test_property_regression_finds_the_informative_layer():
     assert result["protocol"]["n_fit"] == 200 and result["protocol"]["n_report"] == 50
     with pytest.raises(ValueError, match="rxy"):
         transfer.property_targets(metadata, "pose")
+
+
+def test_property_regression_halves_the_test_images_by_object():
+    rng = np.random.default_rng(2)
+    n = 300
+    variation, objects = np.tile([0, 3, 6], n // 3), np.repeat(np.arange(5), 60)
+    targets = rng.standard_normal((n, 1))
+    x = (targets + 0.5 * rng.standard_normal((n, 4)))[:, None, None, :].astype(np.float32)
+    result = transfer.property_regression({"x": x}, targets, variation, labels=objects, seed=3)
+    choice, report = (np.array(result["protocol"][k]) for k in ("choice_rows", "report_rows"))
+    assert np.array_equal(np.sort(np.concatenate([choice, report])), np.flatnonzero(variation == 6))
+    assert np.all(np.bincount(objects[choice], minlength=5) == 10)   # half of each object's 20
+    assert result["protocol"]["stratified"]

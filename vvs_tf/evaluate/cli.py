@@ -73,12 +73,13 @@ def _number(value, digits=3):
 
 
 def format_table(name, result):
-    """Per-layer scores of one benchmark with the best layer marked."""
+    """Per-layer scores of one benchmark with the best layer marked: `score` on the report data,
+    `choice` the score on the disjoint data the best layer is chosen on."""
     lines = [f"{name}: {result.get('formula_description') or result.get('formula')}"]
     lines.append(f"  {'layer':<12}{'score':>8}{'s.e.':>8}{'choice':>9}")
     for layer, entry in result["layers"].items():
         mark = "*" if layer == result["best_layer"] else " "
-        choice = entry.get("select_score", entry.get("choice_score"))
+        choice = entry.get("choice_score")
         lines.append(f"{mark} {layer:<12}{_number(entry['score']):>8}{_number(entry['error']):>8}"
                      f"{_number(choice):>9}")
     lines.append(f"  best layer {result['best_layer']}: {_number(result['score'])} +- "

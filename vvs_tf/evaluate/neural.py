@@ -2,10 +2,16 @@
 
 Protocol (Zhuang et al. 2021, REFERENCE.md section 3): for each split a read-out is fitted on the
 train rows, its hyperparameter chosen on the select rows and its Pearson r per neuron measured on
-the test rows; r is averaged over splits, divided by the neuron's noise ceiling, and summarised
-by the median over the area's neurons with a bootstrap standard error over neurons. The best
-layer is chosen on the select rows and reported on the test rows, so no number is chosen and
-reported on the same data. A registry entry is `NeuralTarget.from_assembly(...)` + `score_layers`.
+the held-out rows; r is averaged over splits, divided by the neuron's noise ceiling, and
+summarised by the median over the area's neurons with a bootstrap standard error over neurons.
+
+The held-out rows are drawn from the test pool (variation 6 in the paper's protocol), which is
+partitioned once, stratified by object, into a layer-choice part and a report part
+(selection.holdout); every split holds out the same fraction of each. The best layer is the one
+with the highest median score on its choice rows, and the score reported for it comes from its
+report rows only: no number is both chosen and reported on the same stimuli, and the select rows
+(which tuned the regulariser, to the benefit of early layers) play no part in the layer choice.
+A registry entry is `NeuralTarget.from_assembly(...)` + `score_layers`.
 """
 import dataclasses
 
@@ -14,6 +20,7 @@ import numpy as np
 from vvs_tf.evaluate import brainio
 from vvs_tf.evaluate.ceiling import split_half_consistency
 from vvs_tf.evaluate.regression import Features, make_regression
+from vvs_tf.evaluate.selection import best_layer, holdout, stratified_quantiles
 from vvs_tf.evaluate.stats import bootstrap_se, paired_ttest, pearson_columns
 
 FORMULAS = {
@@ -42,31 +49,24 @@ def noise_corrected(r, ceiling, formula="r/sqrt(ceiling)"):
 
 @dataclasses.dataclass(frozen=True)
 class Split:
-    """Row indices of one cross-validation split."""
+    """Row indices of one cross-validation split: the read-out is fitted on `train`, its
+    hyperparameter chosen on `select`, the best layer chosen on `choice` and scored on `test`."""
     train: np.ndarray
     select: np.ndarray
+    choice: np.ndarray
     test: np.ndarray
 
 
-def _stratified_quantiles(rng, labels, n):
-    """A random number in [0, 1) per row, uniform within each label group (stratification)."""
-    groups = np.zeros(n, np.int64) if labels is None else np.unique(labels, return_inverse=True)[1]
-    key = rng.random(n)
-    order = np.lexsort((key, groups))
-    counts = np.bincount(groups)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank = np.empty(n)
-    rank[order] = np.arange(n) - starts[groups[order]]
-    return (rank + rng.random(n)) / counts[groups]
-
-
 def make_splits(n, n_splits=10, test_fraction=0.1, select_fraction=0.1, labels=None, seed=0,
-                test_pool=None, select_pool=None):
-    """Random train/select/test splits, stratified by `labels` (e.g. object_name) when given.
+                test_pool=None, select_pool=None, choice_fraction=0.5):
+    """Random train/select/choice/test splits, stratified by `labels` (e.g. object_name).
 
-    Within each label group a `test_fraction` of the rows of `test_pool` (default all rows) goes
-    to test and a `select_fraction` of the rows of `select_pool` (less any already in test) to
-    select; the rest is train. Group sizes that do not divide evenly are rounded at random.
+    The rows of `test_pool` (default all rows) are partitioned once, within each label group,
+    into a layer-choice part (a `choice_fraction` of them) and a report part. Each split holds out
+    a `test_fraction` of every (label, part) group: the held-out choice-part rows are its `choice`
+    rows, the held-out report-part rows its `test` rows. A `select_fraction` of the rows of
+    `select_pool` (less any held out) goes to select; the rest is train. Group sizes that do not
+    divide evenly are rounded at random.
     """
     labels = None if labels is None else np.asarray(labels)
     if labels is not None and len(labels) != n:
@@ -80,36 +80,45 @@ def make_splits(n, n_splits=10, test_fraction=0.1, select_fraction=0.1, labels=N
     if not test_pool.any() or (select_fraction > 0 and not select_pool.any()):
         raise ValueError("no stimulus is eligible for the test or select part of the splits")
     rng = np.random.default_rng(seed)
+    pool_rows = np.flatnonzero(test_pool)
+    choice_pool = np.zeros(n, bool)
+    choice_pool[holdout(pool_rows, choice_fraction,
+                        None if labels is None else labels[pool_rows], rng)[0]] = True
+    # Stratify held-out rows by (label, part), so choice and test both get test_fraction of each.
+    groups = np.unique(labels, return_inverse=True)[1] if labels is not None else np.zeros(n, int)
+    groups = 2 * groups + choice_pool
     splits = []
     for _ in range(n_splits):
         q_test = np.full(n, np.inf)
-        q_test[test_pool] = _stratified_quantiles(
-            rng, None if labels is None else labels[test_pool], test_pool.sum())
-        test = np.flatnonzero(q_test < test_fraction)
+        q_test[test_pool] = stratified_quantiles(rng, groups[test_pool], test_pool.sum())
+        held = q_test < test_fraction
+        choice, test = np.flatnonzero(held & choice_pool), np.flatnonzero(held & ~choice_pool)
         if np.array_equal(test_pool, select_pool):  # one draw: disjoint quantile intervals
-            select = np.flatnonzero((q_test >= test_fraction)
-                                    & (q_test < test_fraction + select_fraction))
+            select = (q_test >= test_fraction) & (q_test < test_fraction + select_fraction)
         else:
             q_sel = np.full(n, np.inf)
-            q_sel[select_pool] = _stratified_quantiles(
+            q_sel[select_pool] = stratified_quantiles(
                 rng, None if labels is None else labels[select_pool], select_pool.sum())
-            select = np.setdiff1d(np.flatnonzero(q_sel < select_fraction), test)
-        train = np.setdiff1d(np.arange(n), np.concatenate([test, select]))
-        if min(len(train), len(test)) == 0 or (select_fraction > 0 and len(select) == 0):
+            select = (q_sel < select_fraction) & ~held
+        train, select = np.flatnonzero(~held & ~select), np.flatnonzero(select)
+        if min(len(train), len(choice), len(test)) == 0 or (select_fraction > 0
+                                                            and len(select) == 0):
             raise ValueError(f"split of {n} stimuli left an empty part (train {len(train)}, "
-                             f"select {len(select)}, test {len(test)})")
-        splits.append(Split(train, select, test))
+                             f"select {len(select)}, choice {len(choice)}, test {len(test)})")
+        splits.append(Split(train, select, choice, test))
     return splits
 
 
 def variation_splits(variation, labels=None, n_splits=10, test_fraction=0.5, select_fraction=0.2,
-                     select_variations=(0, 3), test_variations=(6,), seed=0):
+                     select_variations=(0, 3), test_variations=(6,), seed=0, choice_fraction=0.5):
     """Splits for the paper's protocol: hyperparameters chosen on low/medium variation images
-    (`select_variations`), scores reported on high variation ones (`test_variations`)."""
+    (`select_variations`); the best layer chosen on one part of the high variation images
+    (`test_variations`) and scored on the other."""
     variation = np.asarray(variation)
     return make_splits(len(variation), n_splits, test_fraction, select_fraction, labels, seed,
                        test_pool=np.isin(variation, test_variations),
-                       select_pool=np.isin(variation, select_variations))
+                       select_pool=np.isin(variation, select_variations),
+                       choice_fraction=choice_fraction)
 
 
 @dataclasses.dataclass
@@ -147,25 +156,36 @@ class NeuralTarget:
         return cls(ids, mean.values, ceiling, neuroid_ids, ",".join(sorted(regions)), metadata)
 
 
+BEST_LAYER_RULE = ("the layer with the highest median noise-corrected r on its layer-choice rows "
+                   "(a fixed, object-stratified part of the test pool, disjoint from the report "
+                   "rows); its reported score is the median on the report rows only")
+
+
+def _median(values):
+    """Median of the finite values; NaN (without a warning) where there are none."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.nanmedian(values)) if np.isfinite(values).any() else float("nan")
+
+
 @dataclasses.dataclass
 class LayerScore:
-    """Scores of one layer: per-neuron raw and noise-corrected r on test and select rows."""
+    """Scores of one layer: per-neuron raw and noise-corrected r on the report (test), layer-choice
+    and select rows; `median` and `sem` summarise the report rows' noise-corrected scores."""
     layer: str
     test_r: np.ndarray
+    choice_r: np.ndarray
     select_r: np.ndarray
     test_score: np.ndarray
-    select_score: np.ndarray
     median: float
     sem: float
+    choice_median: float
     select_median: float
     hyperparameters: list
 
     def to_dict(self, per_neuron=False):
         out = {"layer": self.layer, "score": self.median, "error": self.sem,
-               "select_score": self.select_median,
-               "raw_median_r": float(np.nanmedian(self.test_r)) if np.isfinite(self.test_r).any()
-               else float("nan"),
-               "hyperparameters": self.hyperparameters}
+               "choice_score": self.choice_median, "select_score": self.select_median,
+               "raw_median_r": _median(self.test_r), "hyperparameters": self.hyperparameters}
         if per_neuron:
             out["per_neuron_score"] = self.test_score.tolist()
             out["per_neuron_r"] = self.test_r.tolist()
@@ -174,7 +194,8 @@ class LayerScore:
 
 @dataclasses.dataclass
 class NeuralResult:
-    """Scores of every layer for one area, the best layer (chosen on select rows) and metadata."""
+    """Scores of every layer for one area, the best layer (chosen on the layer-choice rows) and
+    metadata."""
     layers: dict
     formula: str
     region: str
@@ -184,10 +205,7 @@ class NeuralResult:
 
     @property
     def best_layer(self):
-        finite = {k: v.select_median for k, v in self.layers.items() if np.isfinite(v.select_median)}
-        if not finite:
-            raise ValueError("no layer has a finite selection score")
-        return max(finite, key=finite.get)
+        return best_layer({k: v.choice_median for k, v in self.layers.items()})
 
     @property
     def best(self):
@@ -196,12 +214,13 @@ class NeuralResult:
     def to_dict(self, per_neuron=False):
         return {"region": self.region, "formula": self.formula,
                 "formula_description": FORMULAS[self.formula],
-                "aggregation": "median over neurons; error = bootstrap s.e. over neurons",
+                "aggregation": "median over neurons of the report rows' scores; error = bootstrap "
+                               "s.e. over neurons; best layer: " + BEST_LAYER_RULE,
                 "best_layer": self.best_layer, "score": self.best.median, "error": self.best.sem,
                 "median_ceiling": float(np.nanmedian(self.ceiling)),
                 "n_neurons": int(len(self.neuroid_ids)),
                 "layers": {k: v.to_dict(per_neuron) for k, v in self.layers.items()},
-                "protocol": self.protocol}
+                "protocol": dict(self.protocol, best_layer_rule=BEST_LAYER_RULE)}
 
 
 def _nanmean0(values):
@@ -213,34 +232,38 @@ def _nanmean0(values):
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def _layer_score(layer, test_r, select_r, ceiling, formula, hyper, n_bootstrap, seed):
-    test_score = noise_corrected(test_r, ceiling, formula)
-    select_score = noise_corrected(select_r, ceiling, formula)
+def _layer_score(layer, r, ceiling, formula, hyper, n_bootstrap, seed):
+    """Summarise per-neuron r ({"test", "choice", "select"}: [N]) of one layer."""
+    scores = {part: noise_corrected(r[part], ceiling, formula) for part in r}
+    test_score = scores["test"]
     finite = np.isfinite(test_score)
-    median = float(np.nanmedian(test_score)) if finite.any() else float("nan")
     sem = bootstrap_se(test_score[finite], n_resamples=n_bootstrap, seed=seed) if finite.sum() > 1 \
         else float("nan")
-    select_median = float(np.nanmedian(select_score)) if np.isfinite(select_score).any() \
-        else float("nan")
-    return LayerScore(layer, test_r, select_r, test_score, select_score, median, sem, select_median,
-                      hyper)
+    return LayerScore(layer, r["test"], r["choice"], r["select"], test_score, _median(test_score),
+                      sem, _median(scores["choice"]), _median(scores["select"]), hyper)
+
+
+PARTS = ("test", "choice", "select")
 
 
 def cross_validated_r(features, responses, splits, regression_factory):
-    """Pearson r per neuron on test and select rows of each split: ([splits, N], [splits, N], hp)."""
-    test_r, select_r, hyper = [], [], []
+    """Pearson r per neuron on each split's rows: ({part: [splits, N]} for PARTS, hyperparameters).
+
+    A split without select rows gives NaN select r (the regression then uses its default)."""
+    r, hyper = {part: [] for part in PARTS}, []
     for split in splits:
         regression = regression_factory()
         regression.fit(features, responses, split.train, split.select if len(split.select) else None)
-        test_r.append(pearson_columns(regression.predict(features, split.test),
-                                      responses[split.test]))
-        if len(split.select):
-            select_r.append(pearson_columns(regression.predict(features, split.select),
-                                            responses[split.select]))
-        else:
-            select_r.append(np.full(responses.shape[1], np.nan))
+        rows = {part: getattr(split, part) for part in PARTS}
+        predicted = regression.predict(features, np.concatenate(list(rows.values())))
+        start = 0
+        for part, part_rows in rows.items():
+            stop = start + len(part_rows)
+            r[part].append(pearson_columns(predicted[start:stop], responses[part_rows])
+                           if len(part_rows) else np.full(responses.shape[1], np.nan))
+            start = stop
         hyper.append(regression.hyperparameters())
-    return np.stack(test_r), np.stack(select_r), hyper
+    return {part: np.stack(v) for part, v in r.items()}, hyper
 
 
 def score_layers(activations, target, splits, regression="mask", regression_kwargs=None,
@@ -263,12 +286,15 @@ def score_layers(activations, target, splits, regression="mask", regression_kwar
             progress(layer, i, len(activations))
         if len(x) != len(target):
             raise ValueError(f"layer {layer} has {len(x)} rows for {len(target)} stimuli")
-        test_r, select_r, hyper = cross_validated_r(Features(x), responses, splits, factory)
-        layers[layer] = _layer_score(layer, _nanmean0(test_r), _nanmean0(select_r), target.ceiling,
-                                     formula, hyper, n_bootstrap, seed)
+        r, hyper = cross_validated_r(Features(x), responses, splits, factory)
+        layers[layer] = _layer_score(layer, {part: _nanmean0(v) for part, v in r.items()},
+                                     target.ceiling, formula, hyper, n_bootstrap, seed)
     protocol = {"regression": name, "regression_kwargs": dict(regression_kwargs or {}),
-                "n_splits": len(splits), "split_sizes": [[len(s.train), len(s.select), len(s.test)]
-                                                        for s in splits],
+                "n_splits": len(splits),
+                "split_parts": "train (fit), select (hyperparameter), choice (best layer), "
+                               "test (reported score)",
+                "split_sizes": [[len(s.train), len(s.select), len(s.choice), len(s.test)]
+                                for s in splits],
                 "bootstrap_resamples": n_bootstrap, "seed": seed}
     return NeuralResult(layers, formula, target.region, target.neuroid_ids, target.ceiling, protocol)
 
@@ -284,11 +310,11 @@ def average_seeds(results, n_bootstrap=200, seed=0):
             raise ValueError("results to average must share layers and neurons")
     layers = {}
     for layer in first.layers:
-        test_r = _nanmean0([r.layers[layer].test_r for r in results])
-        select_r = _nanmean0([r.layers[layer].select_r for r in results])
-        hyper = [h for r in results for h in r.layers[layer].hyperparameters]
-        layers[layer] = _layer_score(layer, test_r, select_r, first.ceiling, first.formula, hyper,
-                                     n_bootstrap, seed)
+        r = {part: _nanmean0([getattr(res.layers[layer], f"{part}_r") for res in results])
+             for part in PARTS}
+        hyper = [h for res in results for h in res.layers[layer].hyperparameters]
+        layers[layer] = _layer_score(layer, r, first.ceiling, first.formula, hyper, n_bootstrap,
+                                     seed)
     protocol = dict(first.protocol, seeds_averaged=len(results))
     return NeuralResult(layers, first.formula, first.region, first.neuroid_ids, first.ceiling,
                         protocol)

@@ -5,7 +5,9 @@ the evaluator modules and its ceiling. Every entry of `BENCHMARKS` is a few line
 themselves live in neural.py, rsa.py, behaviour.py and transfer.py. `evaluate(model, names)` runs
 named benchmarks on one model and returns a JSON-able dict with, per benchmark, the scores of
 every layer with error bars, the chosen hyperparameters, the splits and seeds, the normalisation
-formula and the best layer; `compare_results` adds paired two-tailed t-tests between two models.
+formula and the best layer with the rule that chose it (protocol.best_layer_rule: for the neural,
+RSA and property benchmarks, stimuli disjoint from those its score is reported on);
+`compare_results` adds paired two-tailed t-tests between two models.
 
 World.* benchmarks read an embedded world directory (docs/CONTRACTS.md), by default
 ~/.cache/vvs_tf/world-<num_images>-<image_size>-<seed>, generated locally with `write_world` when
@@ -48,6 +50,7 @@ from vvs_tf.evaluate.neural import FORMULAS, NeuralTarget, make_splits, score_la
 from vvs_tf.evaluate.reduction import PCA, spatial_mean
 from vvs_tf.evaluate.regression import MASK_WEIGHT_DECAYS
 from vvs_tf.evaluate.rsa import rdm, rsa_score
+from vvs_tf.evaluate.selection import best_layer, holdout
 from vvs_tf.evaluate.stats import paired_ttest
 from vvs_tf.evaluate.transfer import PROPERTY_TARGETS, probe_layers, property_regression, \
     property_targets
@@ -297,8 +300,11 @@ class Benchmark:
 class NeuralBenchmark(Benchmark):
     """Cross-validated, noise-corrected predictivity of one area, per layer (neural.py).
 
-    split "variation": hyperparameters chosen on variation 0/3 images, scores on variation 6
-    (the paper's protocol for V4/IT); "random": stratified random splits (V1).
+    split "variation": hyperparameters chosen on variation 0/3 images, the best layer on one
+    part of the variation 6 images and its score on the other (the paper's protocol for V4/IT);
+    "random": object-stratified random splits (V1), each holding out 10% of the stimuli for the
+    layer choice and 10% for the reported score. `choice_fraction` is the part of the test pool
+    reserved for choosing the layer (neural.make_splits).
     """
     region: str = ""
     regression: str = "mask"
@@ -307,13 +313,13 @@ class NeuralBenchmark(Benchmark):
     preprocess: dict = dataclasses.field(default_factory=dict)
     kind = "neural"
     defaults = {"n_splits": 10, "test_fraction": None, "select_fraction": None,
-                "regression_kwargs": {}, "formula": "r/sqrt(ceiling)", "n_bootstrap": 200,
-                "ceiling_splits": 100, "split": None}
+                "choice_fraction": 0.5, "regression_kwargs": {}, "formula": "r/sqrt(ceiling)",
+                "n_bootstrap": 200, "ceiling_splits": 100, "split": None}
 
     def _splits(self, n, metadata, options, seed):
         split = options["split"] or self.split
         labels = metadata.get("object_name")
-        fractions = {k: options[k] for k in ("test_fraction", "select_fraction")
+        fractions = {k: options[k] for k in ("test_fraction", "select_fraction", "choice_fraction")
                      if options[k] is not None}
         if split == "variation":
             if "variation" not in metadata:
@@ -322,7 +328,7 @@ class NeuralBenchmark(Benchmark):
             return variation_splits(metadata["variation"], labels, options["n_splits"],
                                     seed=seed, **fractions), split
         if split == "random":
-            fractions = dict({"test_fraction": 0.1, "select_fraction": 0.1}, **fractions)
+            fractions = dict({"test_fraction": 0.2, "select_fraction": 0.1}, **fractions)
             return make_splits(n, options["n_splits"], labels=labels, seed=seed, **fractions), split
         raise ValueError(f"unknown split {split!r}; use 'variation' or 'random'")
 
@@ -351,8 +357,8 @@ class NeuralBenchmark(Benchmark):
                 "neuroid_ids": target.neuroid_ids.tolist(),
                 "ceiling": target.ceiling.tolist()}
         out["protocol"].update(split=split_kind, split_seed=ctx.seed, splits=[
-            {"select": s.select.tolist(), "test": s.test.tolist()} for s in splits],
-            best_layer_rule="highest median noise-corrected r on the select rows")
+            {"select": s.select.tolist(), "choice": s.choice.tolist(), "test": s.test.tolist()}
+            for s in splits])
         return self._result(options, data, **out, paired={
             "unit": "neuron", "ids": data["neuroid_ids"], "values": best["per_neuron_score"]})
 
@@ -376,9 +382,9 @@ class RSABenchmark(Benchmark):
         reps, ids = brainio.repetition_tensor(assembly)
         stimuli = self.files.stimulus_set(ctx).subset(ids)
         acts, preprocess = _activations(self.name, model, ctx, stimuli)
-        choose = np.random.default_rng(ctx.seed).permutation(len(ids))
-        n_choose = int(round(options["choice_fraction"] * len(ids)))
-        halves = {"choice": np.sort(choose[:n_choose]), "report": np.sort(choose[n_choose:])}
+        choice, report = holdout(np.arange(len(ids)), options["choice_fraction"],
+                                 seed=ctx.seed)
+        halves = {"choice": choice, "report": report}
         subjects = np.stack([rdm(r) for r in reps])
         layers = {}
         for i, (layer, x) in enumerate(acts.items()):
@@ -396,7 +402,7 @@ class RSABenchmark(Benchmark):
                                                                  parts["choice"]["score"]),
                              "per_subject": per_subject.tolist()}
         ctx.report(self.name, "layers", len(acts), len(acts), "done")
-        best = max(layers, key=lambda k: np.nan_to_num(layers[k]["choice_score"], nan=-np.inf))
+        best = best_layer({k: v["choice_score"] for k, v in layers.items()})
         data = {"stimulus_set": stimuli.parent.csv_path, "recordings": path,
                 "region": self.region, "n_stimuli": len(ids), "n_subjects": len(reps),
                 "preprocess": preprocess}
@@ -497,8 +503,7 @@ def _split_summary(per_split, key, choice_key):
         choice = _mean_se([s[layer][choice_key] for s in per_split])[0]
         layers[layer] = {"layer": layer, "score": float(mean), "error": float(se),
                          "choice_score": choice, "per_split": values.tolist()}
-    best = max(layers, key=lambda k: np.nan_to_num(layers[k]["choice_score"], nan=-np.inf))
-    return layers, best
+    return layers, best_layer({k: v["choice_score"] for k, v in layers.items()})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -526,7 +531,7 @@ class PropertyBenchmark(Benchmark):
             per_split.append(property_regression(
                 acts, targets, stimuli.metadata["variation"],
                 select_fraction=options["select_fraction"], alphas=options["alphas"],
-                seed=ctx.seed + s))
+                seed=ctx.seed + s, labels=stimuli.metadata.get("object_name")))
         ctx.report(self.name, "splits", options["n_splits"], options["n_splits"], "done")
         layers, best = _split_summary([p["layers"] for p in per_split], "score", "choice_r")
         for layer, entry in layers.items():
@@ -535,10 +540,13 @@ class PropertyBenchmark(Benchmark):
         data = {"stimulus_set": stimuli.csv_path, "n_stimuli": len(stimuli),
                 "targets": list(PROPERTY_TARGETS[self.task]),
                 "preprocess": preprocess}
-        protocol = dict(per_split[0]["protocol"], seeds=[ctx.seed + s for s in
-                                                         range(options["n_splits"])],
+        rows = ("choice_rows", "report_rows")
+        protocol = dict({k: v for k, v in per_split[0]["protocol"].items() if k not in rows},
+                        seeds=[ctx.seed + s for s in range(options["n_splits"])],
+                        splits=[{k[:-5]: p["protocol"][k] for k in rows} for p in per_split],
                         best_layer_rule="highest mean r on the layer-choice half of the "
-                                        "variation-6 images")
+                                        "variation-6 images (a fresh object-stratified half per "
+                                        "split); score: mean r on the report halves")
         return self._result(
             options, data, best_layer=best, score=layers[best]["score"],
             error=layers[best]["error"], layers=layers, protocol=protocol,

@@ -5,13 +5,15 @@
 * property_regression: ridge regression from spatially averaged outputs to object properties
   (position ty, tz; pose; size s), alpha tuned on low/medium variation images, tested on high
   variation ones; Pearson r averaged over the targets; the best layer is chosen on one half of
-  the test images and reported on the other half.
+  the test images and reported on the other half (selection.holdout, shared with the neural
+  benchmarks).
 """
 import numpy as np
 
 import vvs_tf  # noqa: F401  (switches on oneDNN before TensorFlow loads)
 from vvs_tf.evaluate.reduction import spatial_mean
 from vvs_tf.evaluate.regression import Features, Ridge
+from vvs_tf.evaluate.selection import best_layer, holdout
 from vvs_tf.evaluate.stats import pearson_columns
 
 # Pose: the two out-of-plane rotations (about the vertical and horizontal image axes; in HvM's
@@ -90,12 +92,14 @@ def property_targets(metadata, task):
 
 
 def property_regression(activations, targets, variation, fit_variations=(0, 3),
-                        test_variations=(6,), select_fraction=0.2, alphas=None, seed=0):
+                        test_variations=(6,), select_fraction=0.2, alphas=None, seed=0,
+                        labels=None, choice_fraction=0.5):
     """Score each layer's spatial mean on predicting `targets` [N, T]; pick the best layer.
 
     Alpha is chosen per target on a random `select_fraction` of the fit-variation images and the
-    ridge refitted on all of them; test-variation images are halved into a layer-choice half and
-    a report half. Returns per-layer r and the best layer's reported score.
+    ridge refitted on all of them; test-variation images are split (stratified by `labels`, e.g.
+    object names, when given) into a layer-choice part (`choice_fraction`) and a report part.
+    Returns per-layer r and the best layer's reported score.
     """
     targets = np.asarray(targets, np.float64)
     targets = targets[:, None] if targets.ndim == 1 else targets
@@ -109,8 +113,8 @@ def property_regression(activations, targets, variation, fit_variations=(0, 3),
     fit_rows = rng.permutation(fit_rows)
     n_select = max(2, int(round(select_fraction * len(fit_rows))))
     select, train = np.sort(fit_rows[:n_select]), np.sort(fit_rows[n_select:])
-    test_rows = rng.permutation(test_rows)
-    choose, report = np.sort(test_rows[: len(test_rows) // 2]), np.sort(test_rows[len(test_rows) // 2:])
+    choose, report = holdout(test_rows, choice_fraction,
+                             None if labels is None else np.asarray(labels)[test_rows], rng)
     layers = {}
     for layer, x in activations.items():
         if len(x) != len(targets):
@@ -121,10 +125,12 @@ def property_regression(activations, targets, variation, fit_variations=(0, 3),
         r_report = pearson_columns(ridge.predict(features, report), targets[report])
         layers[layer] = {"choice_r": float(np.mean(r_choose)), "score": float(np.mean(r_report)),
                          "per_target_r": r_report.tolist(), "alpha": ridge.chosen_alpha.tolist()}
-    best = max(layers, key=lambda k: layers[k]["choice_r"])
+    best = best_layer({k: v["choice_r"] for k, v in layers.items()})
     return {"best_layer": best, "score": layers[best]["score"], "layers": layers,
             "protocol": {"fit_variations": list(fit_variations),
                          "test_variations": list(test_variations),
                          "select_fraction": select_fraction, "seed": seed,
+                         "choice_fraction": choice_fraction, "stratified": labels is not None,
+                         "choice_rows": choose.tolist(), "report_rows": report.tolist(),
                          "n_fit": int(len(fit_rows)), "n_choose": int(len(choose)),
                          "n_report": int(len(report))}}

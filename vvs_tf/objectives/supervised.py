@@ -23,8 +23,14 @@ def labelled_subset(num_examples: int, fraction: float, seed: int) -> np.ndarray
 
 @register("supervised")
 class Supervised(Objective):
-    """Softmax cross-entropy of a linear classifier on the pooled last block."""
+    """Softmax cross-entropy of a linear classifier on the pooled last block.
 
+    Augmentation is the standard supervised recipe, random resized crop and flip, without the
+    instance methods' colour jitter and grayscale (with those, the tiny embedded-world network
+    stays at chance on its own training images: measured for SGD 0.03/0.1 and Adam 1e-3).
+    """
+
+    view = "crop_flip"
     uses_labels = True
     defaults = dict(label_fraction=1.0)
     scalar_names = ("accuracy",)
