@@ -80,6 +80,9 @@ def format_tables(summary: dict, regression: str) -> str:
             r = entry[benchmark]
             lines.append(f"  {name:<12}{r['best_layer']:>12}{r['score']:>9.3f}{r['error']:>8.3f}")
         lines.append("")
+    rule = next(iter(summary.values()))[area_benchmarks(regression)[0]].get("protocol", {})
+    if "best_layer_rule" in rule:
+        lines += [f"best layer: {rule['best_layer_rule']}", ""]
     lines.append(f"{'network':<12}{'epochs':>8}{'kNN top-1':>12}")
     lines += [f"{n:<12}{e['epochs']:>8}{e['knn_top1']:>12.3f}" for n, e in summary.items()]
     return "\n".join(lines)
