@@ -48,6 +48,18 @@ def test_endpoint_matches_savedmodel_activation_model(endpoint, local, tiny_mode
     np.testing.assert_allclose(subset["layer3.1"], expected["layer3.1"][:2], atol=1e-5, rtol=1e-5)
 
 
+def test_rest_and_grpc_answers_are_the_savedmodels_bit_for_bit(server, direct, rng):
+    images = rng.random((5, 32, 32, 3), dtype=np.float32)
+    expected = direct("activations", images=images)
+    for url in (server.rest_url("tiny"), server.grpc_url("tiny")):
+        with connect(url) as client:
+            served = client.predict({"images": images}, "activations")
+        assert sorted(served) == sorted(expected)
+        for key, array in expected.items():
+            assert served[key].dtype == np.float32
+            np.testing.assert_array_equal(served[key], array, err_msg=f"{url} {key}")
+
+
 def test_endpoint_rejects_bad_images_and_layers(endpoint):
     with pytest.raises(ValueError, match=r"do not fit the model's input \[B, 32, 32, 3\]"):
         endpoint(np.zeros((1, 16, 16, 3), np.float32))

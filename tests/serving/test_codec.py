@@ -1,12 +1,14 @@
 """Tensors survive the wire both ways: TensorProto bytes and TF Serving's JSON conventions."""
 import vvs_tf  # noqa: F401
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 
-from vvs_tf.serving import codec
+from vvs_tf.serving import codec, jsontext
 from vvs_tf.serving.errors import ServingError
 
 
@@ -38,10 +40,14 @@ def test_json_values_follow_tf_serving_conventions():
     outputs = {"scores": np.array([[1.0, 2.0], [3.0, 4.0]], np.float32),
                "label_bytes": np.array([b"\xff", b"a"], dtype=object)}
     rows = codec.predict_response_json(outputs, row_format=True)
-    assert rows == {"predictions": [{"scores": [1.0, 2.0], "label_bytes": {"b64": "/w=="}},
-                                    {"scores": [3.0, 4.0], "label_bytes": {"b64": "YQ=="}}]}
+    assert json.loads(jsontext.dumps(rows)) == {
+        "predictions": [{"scores": [1.0, 2.0], "label_bytes": {"b64": "/w=="}},
+                        {"scores": [3.0, 4.0], "label_bytes": {"b64": "YQ=="}}]}
     columns = codec.predict_response_json({"scores": outputs["scores"]}, row_format=False)
-    assert columns == {"outputs": [[1.0, 2.0], [3.0, 4.0]]}
+    assert json.loads(jsontext.dumps(columns)) == {"outputs": [[1.0, 2.0], [3.0, 4.0]]}
+    vectors = {"score": np.array([0.5, -1.5], np.float32), "id": np.array([7, 8], np.int64)}
+    assert json.loads(jsontext.dumps(codec.predict_response_json(vectors, row_format=True))) == {
+        "predictions": [{"score": 0.5, "id": 7}, {"score": -1.5, "id": 8}]}
 
 
 def test_wire_bytes_are_tf_serving_messages_both_ways(rng):

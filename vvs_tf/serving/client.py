@@ -10,7 +10,9 @@ are retried with exponential back-off when the server is unreachable or overload
 
 REST uses the standard library (http.client, persistent connections, one per thread, no proxy);
 gRPC uses the tensorflow-serving-api messages, Predict's written and read around the NumPy
-buffers (vvs_tf.serving.wire).
+buffers (vvs_tf.serving.wire). A client makes its process keep freed buffers below
+allocator.CLIENT_REUSE_BYTES for reuse (glibc), so that multi-megabyte answers are not
+page-faulted in anew each time (GLIBC_TUNABLES with malloc options overrides that).
 """
 import vvs_tf  # noqa: F401  (oneDNN before TensorFlow)
 
@@ -29,7 +31,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from vvs_tf.serving import codec, wire
+from vvs_tf.serving import allocator, codec, jsontext, wire
 from vvs_tf.serving.errors import ServingError
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -68,6 +70,7 @@ class ServingClient:
         self.address, self.model_name, self.version = address, model_name, version
         self.timeout, self.retries, self.backoff_seconds = timeout, retries, backoff_seconds
         self._signatures = None
+        allocator.reuse_freed_memory(allocator.CLIENT_REUSE_BYTES)  # see the module docstring
 
     def _retrying(self, call):
         for attempt in range(self.retries + 1):
@@ -176,10 +179,9 @@ class RestClient(ServingClient):
 
     def _predict(self, arrays, signature, output_filter):
         body = {"signature_name": signature.name,
-                "inputs": {k: codec.array_to_json(v, binary=v.dtype.kind in "OS")
+                "inputs": {k: codec.json_ready(v, binary=v.dtype.kind in "OS")
                            for k, v in arrays.items()}}
-        payload = self.request("POST", self._prefix + ":predict",
-                               json.dumps(body, separators=(",", ":")).encode())
+        payload = self.request("POST", self._prefix + ":predict", jsontext.dumps(body))
         outputs = codec.parse_predict_response(payload, signature)
         return {k: outputs[k] for k in output_filter} if output_filter else outputs
 

@@ -258,9 +258,16 @@ def check_input_names(inputs, signature: Signature):
                       f"missing {missing}, unexpected {extra}")
 
 
+def json_ready(array: np.ndarray, binary: bool = False):
+    """An array as vvs_tf.serving.jsontext.dumps takes it: numbers stay an ndarray (written whole,
+    not one Python float at a time), strings become JSON values (see array_to_json)."""
+    return array_to_json(array, binary) if array.dtype.kind in "OSU" else array
+
+
 def predict_response_json(outputs: dict, row_format: bool) -> dict:
-    """Outputs -> {"predictions": ...} (row) or {"outputs": ...} (columnar), TF Serving style."""
-    values = {name: array_to_json(array, binary=name.endswith("_bytes"))
+    """Outputs -> {"predictions": ...} (row) or {"outputs": ...} (columnar), TF Serving style;
+    numeric outputs stay ndarrays, for vvs_tf.serving.jsontext.dumps to write."""
+    values = {name: json_ready(np.asarray(array), binary=name.endswith("_bytes"))
               for name, array in outputs.items()}
     if not row_format:
         return {"outputs": next(iter(values.values())) if len(values) == 1 else values}

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from absl import logging
 
-from vvs_tf.serving import codec, responses
+from vvs_tf.serving import codec, jsontext, responses
 from vvs_tf.serving.errors import ServingError, invalid, not_found
 from vvs_tf.serving.repository import as_version
 
@@ -73,7 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as error:  # noqa: BLE001  (the server answers and keeps serving)
             logging.exception("REST %s %s failed", method, self.path)
             status, payload = 500, {"error": f"internal error: {type(error).__name__}: {error}"}
-        data = json.dumps(payload, separators=(",", ":")).encode()
+        data = jsontext.dumps(payload)  # numeric outputs are ndarrays, written whole
         # counted before the answer leaves, so a client that has its answer sees it counted
         self.server.metrics.record(model, f"rest_{api}", str(status), time.perf_counter() - start)
         self._send(status, data)

@@ -18,6 +18,7 @@ import threading
 
 from absl import app, flags, logging
 
+from vvs_tf.serving.allocator import SERVER_REUSE_BYTES, reuse_freed_memory
 from vvs_tf.serving.grpc_service import make_grpc_server
 from vvs_tf.serving.metrics import RequestMetrics
 from vvs_tf.serving.repository import ModelConfig, ModelRepository, read_model_config_file
@@ -129,6 +130,8 @@ def server_from_flags(fv=flags.FLAGS) -> LocalServer:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not reuse_freed_memory(SERVER_REUSE_BYTES):  # the binary owns its process (see allocator)
+        logging.info("large freed buffers go back to the OS (no glibc, or GLIBC_TUNABLES set)")
     server = server_from_flags().start()
     for name, config in server.repository.configs.items():
         versions = [v for v, state, _ in server.repository.status(name) if state == "AVAILABLE"]

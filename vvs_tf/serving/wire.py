@@ -7,6 +7,8 @@ assembled in one join around the arrays' own memory, and read back as NumPy view
 received bytes. The bytes are exactly TF Serving's messages (map entries of TensorProtos with
 `tensor_content`), so either end can be TF Serving or a protobuf-built client.
 """
+import math
+
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2
@@ -51,6 +53,8 @@ def _key(field: int, wire_type: int) -> bytes:
 
 
 def _read_varint(buffer, pos: int):
+    if pos < len(buffer) and buffer[pos] < 0x80:  # most keys and lengths fit in one byte
+        return buffer[pos], pos + 1
     result = shift = 0
     while True:
         if pos >= len(buffer):
@@ -147,7 +151,7 @@ def _tensor(buffer, start: int, end: int) -> np.ndarray:
     if shape is not None and shape.unknown_rank or any(d < 0 for d in dims):
         raise invalid("tensor proto needs a fully known shape")
     item = np.dtype(codec.numpy_dtype(dtype)).newbyteorder("<")
-    size = int(np.prod(dims))
+    size = math.prod(dims)
     if content is None:
         if size:
             raise invalid(f"tensor of shape {list(dims)} has no values")
