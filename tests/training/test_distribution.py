@@ -67,10 +67,13 @@ def _train(method, strategy, steps=STEPS):
 
 @pytest.fixture
 def float64_backbone():
-    previous = keras.config.floatx()
+    # Both: an explicit global dtype policy (the Trainer sets one) overrides floatx for new layers.
+    previous, previous_policy = keras.config.floatx(), keras.mixed_precision.global_policy()
     keras.config.set_floatx("float64")
+    keras.mixed_precision.set_global_policy("float64")
     yield
     keras.config.set_floatx(previous)
+    keras.mixed_precision.set_global_policy(previous_policy)
 
 
 @pytest.mark.parametrize("method", ["ir", "la"])
