@@ -32,8 +32,12 @@ def top_k_ids(scores, k: int, dynamic_shapes: bool = True):
     Not differentiable: gather the scores with the ids (tf.gather(..., batch_dims=1)) for gradients.
     """
     scores = tf.stop_gradient(scores)
-    if not uses_sampled_bound(scores.shape[-1], k, dynamic_shapes):
+
+    def full():
         return tf.math.top_k(scores, k, sorted=False).indices
+
+    if not uses_sampled_bound(scores.shape[-1], k, dynamic_shapes):
+        return full()
     sample_k = int(np.ceil(k / SAMPLE_STRIDE * SLACK)) + 16
     bound = tf.reduce_min(tf.math.top_k(scores[:, ::SAMPLE_STRIDE], sample_k, sorted=False).values,
                           axis=1, keepdims=True)
@@ -46,8 +50,5 @@ def top_k_ids(scores, k: int, dynamic_shapes: bool = True):
         columns = tf.RaggedTensor.from_row_lengths(tf.cast(where[:, 1], tf.int32), counts)
         best = tf.math.top_k(values.to_tensor(default_value=-np.inf), k, sorted=False).indices
         return tf.gather(columns.to_tensor(), best, batch_dims=1)
-
-    def full():
-        return tf.math.top_k(scores, k, sorted=False).indices
 
     return tf.cond(tf.reduce_min(counts) >= k, compacted, full)
