@@ -67,9 +67,26 @@ def time_objective(method, jit, args) -> float:
             0, objective.num_clusters, objective.cluster_labels.shape))
     data = tf.data.Dataset.from_tensors(batch).repeat()
     objective.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # trace + warm up
-    start = time.perf_counter()
-    objective.fit(data, steps_per_epoch=args["steps"], epochs=1, verbose=0)
-    return args["steps"] * args["batch_size"] / (time.perf_counter() - start)
+    clock = StepClock()
+    objective.fit(data, steps_per_epoch=args["steps"], epochs=1, verbose=0, callbacks=[clock])
+    return args["batch_size"] / float(np.median(clock.seconds))  # robust to a noisy neighbour
+
+
+class StepClock(keras.callbacks.Callback):
+    """Each step's seconds, from its start until its results are ready. fit()'s own set-up and its
+    iterator's teardown (which sometimes takes seconds after the last step) are not the step's."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        for value in (logs or {}).values():  # waits for the step's results
+            float(value)
+        self.seconds.append(time.perf_counter() - self.start)
 
 
 def time_clustering(n, h, k) -> float:

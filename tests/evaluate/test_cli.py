@@ -95,7 +95,13 @@ def test_cli_writes_per_layer_results_with_error_bars_and_protocol(tmp_path, exp
         assert list(entry["layers"]) == (LAYERS.split(",") if entry["kind"] != "behaviour"
                                          else ["layer4.1"])
         assert entry["best_layer"] in entry["layers"] and entry["formula"]
-        assert entry["score"] == entry["layers"][entry["best_layer"]]["score"]
+        if entry["kind"] in ("properties", "categorization"):   # the layer chosen per split
+            chosen = entry["protocol"]["chosen_per_split"]
+            assert entry["best_layer"] in chosen
+            assert entry["score"] == pytest.approx(np.mean(
+                [entry["layers"][layer]["per_split"][i] for i, layer in enumerate(chosen)]))
+        else:
+            assert entry["score"] == entry["layers"][entry["best_layer"]]["score"]
         assert f"best layer {entry['best_layer']}" in stdout and name in stdout
 
     v1 = result["benchmarks"]["World.V1-sim-ridge"]

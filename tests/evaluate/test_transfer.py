@@ -54,3 +54,41 @@ def test_property_regression_halves_the_test_images_by_object():
     assert np.array_equal(np.sort(np.concatenate([choice, report])), np.flatnonzero(variation == 6))
     assert np.all(np.bincount(objects[choice], minlength=5) == 10)   # half of each object's 20
     assert result["protocol"]["stratified"]
+
+
+def test_linear_probe_reports_held_out_images_at_the_epoch_best_on_validation():
+    rng = np.random.default_rng(4)
+    centres = rng.standard_normal((4, 10))
+    y = rng.integers(0, 4, 900)
+    x = (centres[y] + 1.5 * rng.standard_normal((900, 10)))[:, None, None, :].astype(np.float32)
+    result = transfer.linear_probe(x[:500], y[:500], x[500:700], y[500:700], epochs=8,
+                                   report_x=x[700:], report_y=y[700:], learning_rate=0.05)
+    best = int(np.argmax(result["curve"]))
+    assert result["report_top1"] == result["report_curve"][best]
+    weights_free = np.mean(y[700:] == np.argmax(x[700:, 0, 0] @ centres.T, 1))
+    assert abs(result["report_top1"] - weights_free) < 0.1   # a real accuracy on those images
+    layers = transfer.probe_layers({"a": x}, y, np.arange(500), np.arange(500, 700),
+                                   report=np.arange(700, 900), epochs=2)
+    assert "report_top1" in layers["a"]
+
+
+def test_layer_chosen_per_split_reports_its_held_out_score_not_the_maximum():
+    from vvs_tf.evaluate.registry import _chosen_per_split
+
+    # Three splits of two layers: the choice data favour a, a, b; the report data say otherwise.
+    per_split = [{"a": {"choice": 0.9, "report": 0.1}, "b": {"choice": 0.5, "report": 0.7}},
+                 {"a": {"choice": 0.8, "report": 0.2}, "b": {"choice": 0.6, "report": 0.6}},
+                 {"a": {"choice": 0.4, "report": 0.3}, "b": {"choice": 0.7, "report": 0.5}}]
+    layers, selected = _chosen_per_split(per_split, "choice", "report")
+    assert selected["chosen_per_split"] == ["a", "a", "b"] and selected["best_layer"] == "a"
+    assert selected["score"] == pytest.approx((0.1 + 0.2 + 0.5) / 3)
+    assert selected["per_split"] == [0.1, 0.2, 0.5]
+    assert layers["b"]["score"] == pytest.approx(0.6) and layers["a"]["choice_score"] == pytest.approx(0.7)
+    # Pure-noise layers: choosing on one half and reporting on the other is unbiased, whereas
+    # reporting the maximum of the choice scores is not.
+    rng = np.random.default_rng(0)
+    noise = [{f"l{i}": {"choice": c, "report": r} for i, (c, r) in
+              enumerate(rng.standard_normal((10, 2)))} for _ in range(400)]
+    _, selected = _chosen_per_split(noise, "choice", "report")
+    assert abs(selected["score"]) < 3 * selected["error"]
+    assert np.mean([max(v["choice"] for v in s.values()) for s in noise]) > 1.0

@@ -1,7 +1,8 @@
 """Transfer read-outs from frozen layers: categorisation probe and object position/pose/size.
 
 * linear_probe: softmax regression with weight decay (SGD, momentum 0.9, 10x learning-rate
-  drops) on spatially pooled, standardised features; reports the best validation top-1.
+  drops) on spatially pooled, standardised features; reports the best validation top-1 (the
+  paper's number) and, given report images, the top-1 there at the epoch best on validation.
 * property_regression: ridge regression from spatially averaged outputs to object properties
   (position ty, tz; pose; size s), alpha tuned on low/medium variation images, tested on high
   variation ones; Pearson r averaged over the targets; the best layer is chosen on one half of
@@ -24,8 +25,12 @@ PROPERTY_TARGETS = {"position": ("ty", "tz"), "pose": ("rxy", "rxz"), "size": ("
 
 def linear_probe(train_x, train_y, val_x, val_y, num_classes=None, weight_decay=1e-4,
                  learning_rate=0.01, momentum=0.9, epochs=30, batch_size=256,
-                 lr_drops=(0.5, 0.75), seed=0):
-    """Train a softmax classifier; return best validation top-1, its epoch and the curve."""
+                 lr_drops=(0.5, 0.75), seed=0, report_x=None, report_y=None):
+    """Train a softmax classifier; return best validation top-1, its epoch and the curve.
+
+    With report_x/report_y, also the top-1 on those images at the epoch best on validation
+    ("report_top1"): a number that choosing the epoch did not see.
+    """
     import tensorflow as tf
 
     train_x = spatial_mean(np.asarray(train_x, np.float32))
@@ -34,10 +39,18 @@ def linear_probe(train_x, train_y, val_x, val_y, num_classes=None, weight_decay=
     val_y = np.asarray(val_y, np.int64)
     if len(train_x) != len(train_y) or len(val_x) != len(val_y):
         raise ValueError("features and labels differ in length")
+    reporting = report_x is not None
+    if reporting:
+        report_x = spatial_mean(np.asarray(report_x, np.float32))
+        report_y = np.asarray(report_y, np.int64)
+        if len(report_x) != len(report_y):
+            raise ValueError("report features and labels differ in length")
     num_classes = int(num_classes or max(train_y.max(), val_y.max()) + 1)
     mean, std = train_x.mean(axis=0), train_x.std(axis=0)
     std[std == 0] = 1.0
     train_x, val_x = (train_x - mean) / std, (val_x - mean) / std
+    if reporting:
+        report_x = (report_x - mean) / std
 
     tf.random.set_seed(seed)
     dims = train_x.shape[1]
@@ -57,7 +70,7 @@ def linear_probe(train_x, train_y, val_x, val_y, num_classes=None, weight_decay=
             v.assign_sub(lr * m)
 
     rng = np.random.default_rng(seed)
-    curve = []
+    curve, report_curve = [], []
     drops = [int(f * epochs) for f in lr_drops]
     for epoch in range(epochs):
         if epoch in drops:
@@ -66,18 +79,29 @@ def linear_probe(train_x, train_y, val_x, val_y, num_classes=None, weight_decay=
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             step(tf.constant(train_x[idx]), tf.constant(train_y[idx]))
-        predictions = np.argmax(val_x @ kernel.numpy() + bias.numpy(), axis=1)
-        curve.append(float(np.mean(predictions == val_y)))
+        weights = (kernel.numpy(), bias.numpy())
+        curve.append(float(np.mean(np.argmax(val_x @ weights[0] + weights[1], 1) == val_y)))
+        if reporting:
+            report_curve.append(float(np.mean(
+                np.argmax(report_x @ weights[0] + weights[1], 1) == report_y)))
     best = int(np.argmax(curve))
-    return {"top1": curve[best], "best_epoch": best + 1, "curve": curve,
-            "weight_decay": weight_decay, "learning_rate": learning_rate, "epochs": epochs}
+    result = {"top1": curve[best], "best_epoch": best + 1, "curve": curve,
+              "weight_decay": weight_decay, "learning_rate": learning_rate, "epochs": epochs}
+    if reporting:
+        result.update(report_top1=report_curve[best], report_curve=report_curve)
+    return result
 
 
-def probe_layers(activations, labels, train, val, **kwargs):
-    """linear_probe for every layer of {layer: [N, ...]}, with row indices train and val."""
+def probe_layers(activations, labels, train, val, report=None, **kwargs):
+    """linear_probe for every layer of {layer: [N, ...]}, with row indices train and val (and
+    report, scored at the epoch best on val)."""
     labels = np.asarray(labels)
-    return {layer: linear_probe(np.asarray(x)[train], labels[train], np.asarray(x)[val],
-                                labels[val], **kwargs)
+
+    def rows(x, index):
+        return (None, None) if index is None else (np.asarray(x)[index], labels[index])
+
+    return {layer: linear_probe(*rows(x, train), *rows(x, val), **dict(zip(
+                ("report_x", "report_y"), rows(x, report))), **kwargs)
             for layer, x in activations.items()}
 
 

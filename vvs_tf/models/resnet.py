@@ -9,6 +9,7 @@ import vvs_tf  # noqa: F401  (oneDNN before TensorFlow)
 import keras
 from keras import layers
 
+from vvs_tf.models.batchnorm import BatchNormalization
 from vvs_tf.models.readouts import BLOCKS_PER_STAGE, readout_layers
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -18,7 +19,7 @@ _BN = dict(momentum=0.9, epsilon=1e-5)
 
 
 def batch_norm(name, synchronized):
-    return layers.BatchNormalization(**_BN, synchronized=synchronized, name=name)
+    return BatchNormalization(**_BN, synchronized=synchronized, name=name)
 
 
 def conv(filters, kernel, stride, name):
