@@ -8,6 +8,7 @@ the same Objective.train_step that vvs-train uses; the first steps (tracing) are
 "supervised" is the bare backbone step (ResNet-18 + linear classifier) that the objectives'
 overhead is measured against. Clustering: H x k faiss k-means of a random bank.
 """
+import importlib
 import os
 import time
 
@@ -41,7 +42,20 @@ def method_config(method, image_size, width):
     c.data.image_size = image_size
     c.model.input_size = image_size
     c.model.width = width
+    if "patch_size" in c.objective:  # patch methods: the full-scale grid does not fit 64 px
+        for key, value in patch_geometry(method, image_size).items():
+            c.objective[key] = value
+        c.model.input_size = None  # the backbone sees patches in training
     return c
+
+
+def patch_geometry(method, image_size) -> dict:
+    """A patch method's grid at `image_size`: its tiny config's (written for that config's image
+    size), scaled."""
+    tiny = importlib.import_module(f"configs.tiny.{method}").get_config()
+    scale = image_size / tiny.data.image_size
+    return {key: int(round(tiny.objective[key] * scale))
+            for key in ("patch_size", "gap", "jitter") if key in tiny.objective}
 
 
 def fixed_batch(method_cls, batch_size, image_size, num_examples, seed=0):

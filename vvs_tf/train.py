@@ -102,9 +102,9 @@ class Trainer:
             tf.config.experimental.enable_op_determinism()
         self.strategy = make_strategy(config.runtime)
         if config.runtime.jit_compile and not tf.config.list_physical_devices("GPU"):
-            logging.warning("runtime.jit_compile=True without a GPU: XLA's CPU convolutions do not "
-                            "use oneDNN, and a ResNet-18 step runs over 10x slower than without XLA "
-                            "(benchmarks/train_throughput.py); XLA is for GPUs.")
+            logging.warning("runtime.jit_compile=True without a GPU: a ResNet-18 step compiled by "
+                            "XLA's CPU backend runs several times slower than TensorFlow's oneDNN "
+                            "kernels (benchmarks/train_throughput.py); XLA is for GPUs.")
         replicas = self.strategy.num_replicas_in_sync
         if config.train.batch_size % replicas:
             raise ValueError(f"train.batch_size={config.train.batch_size} is not divisible by the "
