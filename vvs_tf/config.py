@@ -26,6 +26,7 @@ def base_config(method: str) -> ml_collections.ConfigDict:
         shuffle_buffer=10000,
         cache_dir="",
         strict=False,  # fail on corrupt images instead of skipping them
+        autotune=False,  # tf.data model autotuning (see data.pipeline.make_dataset: epoch-end stalls)
     ))
     c.model = ml_collections.ConfigDict(dict(
         kind="resnet", depth=18, width=64, input_size=224,

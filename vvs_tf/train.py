@@ -146,12 +146,14 @@ class Trainer:
             self.training_examples, batch_size=self.config.train.batch_size, view=obj.view,
             training=True, seed=self.config.seed * 100003 + epoch,
             image_size=self.config.data.image_size, num_views=obj.num_views,
-            shuffle_buffer=self.config.data.shuffle_buffer).repeat()
+            shuffle_buffer=self.config.data.shuffle_buffer,
+            autotune=self.config.data.autotune).repeat()
 
     def eval_dataset(self, source):
         return pipeline.make_dataset(
             source, batch_size=self.config.train.batch_size, view="eval", training=False,
-            seed=self.config.seed, image_size=self.config.data.image_size)
+            seed=self.config.seed, image_size=self.config.data.image_size,
+            autotune=self.config.data.autotune)
 
     # --- the loop --------------------------------------------------------------------------------
     def run(self) -> dict:

@@ -137,3 +137,15 @@ def test_bad_arguments(arrays):
     source = sources.from_arrays(images, labels)
     with pytest.raises(ValueError, match="batch_size"):
         pipeline.make_dataset(source, 0, "eval", False, 0, 16)
+
+
+def test_model_autotuning_is_off_unless_asked_and_batches_do_not_change(arrays):
+    """Autotuning (whose thread stalls each per-epoch iterator's teardown) is an option of the
+    pipeline, not of its contents: the same seed gives the same batches either way."""
+    images, labels, _ = arrays
+    source = sources.from_arrays(images, labels)
+    kwargs = dict(batch_size=4, view=geometric, training=True, seed=3, image_size=24)
+    default = pipeline.make_dataset(source, **kwargs)
+    tuned = pipeline.make_dataset(source, autotune=True, **kwargs)
+    assert default.options().autotune.enabled is False and tuned.options().autotune.enabled is True
+    np.testing.assert_array_equal(collect(default)[0]["image"], collect(tuned)[0]["image"])

@@ -57,7 +57,8 @@ def _aligned(spec: tf.TensorSpec, image_spec: tf.TensorSpec, element: str) -> bo
 def make_dataset(source: Source, batch_size: int, view: str | ViewFn, training: bool, seed: int,
                  image_size: int, num_views: int = 1, drop_remainder: bool | None = None,
                  cache: bool = False, shuffle_buffer: int = 10_000, deterministic: bool = True,
-                 input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+                 input_context: tf.distribute.InputContext | None = None,
+                 autotune: bool = False) -> tf.data.Dataset:
     """Batches of augmented views of ``source`` (see the module docstring).
 
     training: shuffle (files, plus a buffer of ``shuffle_buffer`` undecoded elements), random clip
@@ -67,6 +68,11 @@ def make_dataset(source: Source, batch_size: int, view: str | ViewFn, training: 
     input_context: from ``strategy.distribute_datasets_from_function``; the source is then split per
         input pipeline at its cheapest level and tf.data's auto-sharding is switched off. Otherwise
         the auto-shard policy is the source's (DATA for in-memory data, FILE for sharded files).
+    autotune: tf.data's model-based autotuning. Off by default: its optimisation thread sleeps
+        for doubling periods (10 ms up to a minute) and an iterator's teardown waits for the next
+        wake-up, so every per-epoch fit() ended with a stall of up to that period (9 s after an
+        11-s epoch, measured). Off, AUTOTUNE parallelism is the thread pool's size (the cores)
+        and prefetch keeps its own buffer autotuner.
     """
     if batch_size < 1 or num_views < 1 or image_size < 1:
         raise ValueError(f"batch_size, num_views and image_size must be >= 1, got {batch_size}, "
@@ -90,6 +96,7 @@ def make_dataset(source: Source, batch_size: int, view: str | ViewFn, training: 
     ds = ds.prefetch(AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = deterministic
+    options.autotune.enabled = autotune
     options.experimental_distribute.auto_shard_policy = (
         source.shard_policy if input_context is None else tf.data.experimental.AutoShardPolicy.OFF)
     return ds.with_options(options)
