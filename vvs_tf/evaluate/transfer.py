@@ -69,6 +69,9 @@ def linear_probe(train_x, train_y, val_x, val_y, num_classes=None, weight_decay=
             m.assign(momentum * m + g)
             v.assign_sub(lr * m)
 
+    def top1(x, y):
+        return float(np.mean(np.argmax(x @ kernel.numpy() + bias.numpy(), axis=1) == y))
+
     rng = np.random.default_rng(seed)
     curve, report_curve = [], []
     drops = [int(f * epochs) for f in lr_drops]
@@ -79,11 +82,9 @@ def linear_probe(train_x, train_y, val_x, val_y, num_classes=None, weight_decay=
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             step(tf.constant(train_x[idx]), tf.constant(train_y[idx]))
-        weights = (kernel.numpy(), bias.numpy())
-        curve.append(float(np.mean(np.argmax(val_x @ weights[0] + weights[1], 1) == val_y)))
+        curve.append(top1(val_x, val_y))
         if reporting:
-            report_curve.append(float(np.mean(
-                np.argmax(report_x @ weights[0] + weights[1], 1) == report_y)))
+            report_curve.append(top1(report_x, report_y))
     best = int(np.argmax(curve))
     result = {"top1": curve[best], "best_epoch": best + 1, "curve": curve,
               "weight_decay": weight_decay, "learning_rate": learning_rate, "epochs": epochs}
@@ -96,13 +97,13 @@ def probe_layers(activations, labels, train, val, report=None, **kwargs):
     """linear_probe for every layer of {layer: [N, ...]}, with row indices train and val (and
     report, scored at the epoch best on val)."""
     labels = np.asarray(labels)
-
-    def rows(x, index):
-        return (None, None) if index is None else (np.asarray(x)[index], labels[index])
-
-    return {layer: linear_probe(*rows(x, train), *rows(x, val), **dict(zip(
-                ("report_x", "report_y"), rows(x, report))), **kwargs)
-            for layer, x in activations.items()}
+    results = {}
+    for layer, x in activations.items():
+        x = np.asarray(x)
+        held_out = {} if report is None else {"report_x": x[report], "report_y": labels[report]}
+        results[layer] = linear_probe(x[train], labels[train], x[val], labels[val], **held_out,
+                                      **kwargs)
+    return results
 
 
 def property_targets(metadata, task):
