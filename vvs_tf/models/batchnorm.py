@@ -33,8 +33,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
             mean=tf.zeros([0], tf.float32), variance=tf.zeros([0], tf.float32),
             epsilon=self.epsilon, exponential_avg_factor=1.0, data_format="NHWC", is_training=True)
         # The kernel reports the Bessel-corrected variance; Keras averages the biased one.
-        count = tf.cast(tf.size(inputs, out_type=tf.int64) // tf.cast(tf.shape(inputs)[-1], tf.int64),
-                        tf.float32)
+        count = tf.cast(tf.reduce_prod(tf.shape(inputs, out_type=tf.int64)[:-1]), tf.float32)
         variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
         momentum = self.momentum
         self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
