@@ -4,7 +4,9 @@
         [--batch_size=128] [--bank_size=100000] [--steps=8] [--xla=both]
 
 Each objective trains on one fixed in-memory batch (so the input pipeline is not measured) through
-the same Objective.train_step that vvs-train uses; the first steps (tracing) are discarded.
+the same Objective.train_step that vvs-train uses; the first steps (tracing) are discarded. All
+objectives are built first and then take turns step by step, and each reports its median step:
+on a shared machine, timing them one after another moved single rows by +-15% between runs.
 "supervised" is the bare backbone step (ResNet-18 + linear classifier) that the objectives'
 overhead is measured against. Clustering: H x k faiss k-means of a random bank.
 """
@@ -69,38 +71,44 @@ def fixed_batch(method_cls, batch_size, image_size, num_examples, seed=0):
     return batch
 
 
-def time_objective(method, jit, args) -> float:
-    config = method_config(method, args["image_size"], args["width"])
-    config.runtime.jit_compile = jit
-    keras.utils.set_random_seed(0)
-    objective = create_objective(config, DataInfo(args["bank_size"], 8, args["image_size"]))
-    objective.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), jit_compile=jit)
-    batch = fixed_batch(type(objective), args["batch_size"], args["image_size"], args["bank_size"])
-    if hasattr(objective, "cluster_labels"):  # realistic neighbourhoods for LA
-        objective.cluster_labels.assign(np.random.default_rng(0).integers(
-            0, objective.num_clusters, objective.cluster_labels.shape))
-    data = tf.data.Dataset.from_tensors(batch).repeat()
-    objective.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # trace + warm up
-    clock = StepClock()
-    objective.fit(data, steps_per_epoch=args["steps"], epochs=1, verbose=0, callbacks=[clock])
-    return args["batch_size"] / float(np.median(clock.seconds))  # robust to a noisy neighbour
+class StepTimer:
+    """One objective's compiled train step (the function fit() calls) on a fixed batch, timed one
+    step at a time from its call until its results are ready."""
 
-
-class StepClock(keras.callbacks.Callback):
-    """Each step's seconds, from its start until its results are ready. fit()'s own set-up and its
-    iterator's teardown (which sometimes takes seconds after the last step) are not the step's."""
-
-    def __init__(self):
-        super().__init__()
+    def __init__(self, method, jit, args):
+        config = method_config(method, args["image_size"], args["width"])
+        config.runtime.jit_compile = jit
+        keras.utils.set_random_seed(0)
+        self.objective = create_objective(
+            config, DataInfo(args["bank_size"], 8, args["image_size"]))
+        self.objective.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                               jit_compile=jit)
+        batch = fixed_batch(type(self.objective), args["batch_size"], args["image_size"],
+                            args["bank_size"])
+        if hasattr(self.objective, "cluster_labels"):  # realistic neighbourhoods for LA
+            self.objective.cluster_labels.assign(np.random.default_rng(0).integers(
+                0, self.objective.num_clusters, self.objective.cluster_labels.shape))
+        data = tf.data.Dataset.from_tensors(batch).repeat()
+        self.objective.fit(data, steps_per_epoch=2, epochs=1, verbose=0)  # trace + warm up
+        self.iterator = iter(data)
+        self.batch_size = args["batch_size"]
         self.seconds = []
 
-    def on_train_batch_begin(self, batch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        for value in (logs or {}).values():  # waits for the step's results
+    def step(self):
+        start = time.perf_counter()
+        for value in self.objective.train_function(self.iterator).values():
             float(value)
-        self.seconds.append(time.perf_counter() - self.start)
+        self.seconds.append(time.perf_counter() - start)
+
+
+def time_interleaved(timers: dict, steps: int) -> dict:
+    """Images/s of each timer's median step; the timers take turns step by step, so that a busy
+    neighbour or a drifting clock slows every objective alike."""
+    for _ in range(steps):
+        for timer in timers.values():
+            timer.step()
+    return {key: timer.batch_size / float(np.median(timer.seconds))
+            for key, timer in timers.items()}
 
 
 def time_clustering(n, h, k) -> float:
@@ -126,18 +134,17 @@ def main(argv):
           f"devices={[d.name for d in tf.config.list_logical_devices()]}")
     print(f"{'objective':<20}" + "".join(f"{'XLA ' + ('on' if j else 'off'):>14}" for j in settings)
           + f"{'vs supervised':>15}")
-    baseline = {}
+    timers = {}
     for method in methods:
-        row = []
         for jit in settings:
             try:
-                row.append(time_objective(method, jit, args))
+                timers[method, jit] = StepTimer(method, jit, args)
             except Exception as err:  # one failing setting should not hide the others' numbers
                 print(f"  {method} jit={jit}: {type(err).__name__}: {str(err)[:200]}")
-                row.append(float("nan"))
-        if method == "supervised":
-            baseline = dict(zip(settings, row))
-        ratio = row[0] / baseline.get(settings[0], float("nan"))
+    speed = time_interleaved(timers, args["steps"])
+    for method in methods:
+        row = [speed.get((method, jit), float("nan")) for jit in settings]
+        ratio = row[0] / speed.get(("supervised", settings[0]), float("nan"))
         print(f"{method:<20}" + "".join(f"{v:>14.1f}" for v in row) + f"{ratio:>15.2f}",
               flush=True)
     if FLAGS.clustering:

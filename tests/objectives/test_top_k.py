@@ -79,3 +79,26 @@ def test_local_aggregation_on_the_sampled_path_equals_brute_force_and_full_top_k
     _, _, full_grad = loss_and_grad(False)
     np.testing.assert_allclose(tf.convert_to_tensor(grad).numpy(),
                                tf.convert_to_tensor(full_grad).numpy(), atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.float16])
+def test_gather_columns_values_and_gradient_equal_tf_gather(dtype):
+    rng = np.random.default_rng(3)
+    scores = tf.constant(rng.normal(size=(4, 50)), dtype)
+    ids = tf.constant(np.stack([rng.permutation(50)[:7] for _ in range(4)]), tf.int32)
+    weights = tf.constant(rng.normal(size=(4, 7)), dtype)
+
+    def value_and_grad(gather):
+        with tf.GradientTape() as tape:
+            tape.watch(scores)
+            out = gather(scores, ids)
+            loss = tf.reduce_sum(tf.cast(out * weights, tf.float32) ** 2)
+        return out, tf.convert_to_tensor(tape.gradient(loss, scores))
+
+    out, grad = value_and_grad(top_k.gather_columns)
+    expected_out, expected_grad = value_and_grad(lambda s, i: tf.gather(s, i, batch_dims=1))
+    np.testing.assert_array_equal(out, expected_out)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-6)
+    # 7 non-zero gradient entries per row, exactly at the gathered ids.
+    nonzero = [set(np.flatnonzero(row)) for row in grad.numpy()]
+    assert nonzero == _sets(ids)

@@ -27,7 +27,7 @@ def local_aggregation_loss(logits, background_k, cluster_labels, index, dynamic_
     """
     background_ids = top_k.top_k_ids(logits, background_k, dynamic_shapes)
     # The gradient flows through the k gathered logits only.
-    background_logits = tf.gather(logits, background_ids, batch_dims=1)
+    background_logits = top_k.gather_columns(logits, background_ids)
     by_row = tf.transpose(cluster_labels)  # [N, H]: one contiguous row per neighbour to gather
     own_clusters = tf.gather(by_row, index)[:, None, :]  # [B, 1, H]
     neighbour_clusters = tf.gather(by_row, background_ids)  # [B, k, H]

@@ -11,6 +11,10 @@ always exact; only its cost varies.
 
 The compaction has data-dependent shapes, which XLA cannot compile; ``dynamic_shapes=False`` (what
 a jit-compiled step passes) uses tf.math.top_k directly.
+
+``gather_columns`` reads the scores at those ids with a gradient that writes back only those k
+entries per row: TensorFlow's own gradient of a batched gather (an UnsortedSegmentSum over all
+B x N positions) took 66 ms of a LA step at B=128, N=10^5, k=4096 on 2 CPU cores, this one 7 ms.
 """
 import vvs_tf  # noqa: F401
 
@@ -52,3 +56,26 @@ def top_k_ids(scores, k: int, dynamic_shapes: bool = True):
         return tf.gather(columns.to_tensor(), best, batch_dims=1)
 
     return tf.cond(tf.reduce_min(counts) >= k, compacted, full)
+
+
+def gather_columns(scores, ids):
+    """scores [B, N], ids [B, k] (unique within each row, as top_k_ids returns) -> [B, k] with
+    out[b, j] = scores[b, ids[b, j]]; the gradient is the dense [B, N] matrix that holds the
+    incoming gradient at those k positions per row and zeros elsewhere."""
+    num_columns = tf.shape(scores, out_type=tf.int64)[1]
+    rows = tf.range(tf.shape(ids, out_type=tf.int64)[0])[:, None]
+    flat_ids = tf.reshape(rows * num_columns + tf.cast(ids, tf.int64), [-1])
+
+    @tf.custom_gradient
+    def gather(scores):
+        def grad(upstream):
+            # Unique ids: a plain scatter of k values per row, no summation over duplicates.
+            dense = tf.raw_ops.SparseToDense(
+                sparse_indices=flat_ids, output_shape=tf.reshape(tf.size(scores, tf.int64), [1]),
+                sparse_values=tf.reshape(upstream, [-1]),
+                default_value=tf.zeros([], upstream.dtype), validate_indices=False)
+            return tf.reshape(dense, tf.shape(scores))
+
+        return tf.reshape(tf.gather(tf.reshape(scores, [-1]), flat_ids), tf.shape(ids)), grad
+
+    return gather(scores)
