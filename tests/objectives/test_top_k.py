@@ -1,4 +1,4 @@
-"""Exact top-k ids through a sampled bound (objectives/top_k.py) and LA on that path."""
+"""Exact top-k through a sampled bound (objectives/top_k.py), its gradient, and LA on that path."""
 import vvs_tf  # noqa: F401
 
 import numpy as np
@@ -26,9 +26,10 @@ def test_sampled_path_is_taken_only_for_wide_rows_and_dynamic_shapes():
 @pytest.mark.parametrize("dynamic_shapes", [True, False])
 def test_top_k_ids_equal_numpy_sets(dynamic_shapes):
     scores = np.random.default_rng(0).normal(size=(5, 4096)).astype(np.float32)
-    ids = top_k.top_k_ids(tf.constant(scores), 64, dynamic_shapes)
+    values, ids = top_k.top_k(tf.constant(scores), 64, dynamic_shapes)
     assert ids.shape == (5, 64)
     assert _sets(ids) == _numpy_top_sets(scores, 64)
+    np.testing.assert_array_equal(values, np.take_along_axis(scores, ids.numpy(), axis=1))
 
 
 def test_top_k_ids_exact_when_the_sample_misses_the_top_scores():
@@ -39,8 +40,9 @@ def test_top_k_ids_exact_when_the_sample_misses_the_top_scores():
     scores[:2, ::top_k.SAMPLE_STRIDE] = 10.0 + rng.random((2, 4096 // top_k.SAMPLE_STRIDE))
     scores[:2, 1::top_k.SAMPLE_STRIDE] = 20.0 + rng.random((2, 4096 // top_k.SAMPLE_STRIDE))
     k = 4096 // top_k.SAMPLE_STRIDE * 2  # the top-k are exactly the two planted phases
-    ids = top_k.top_k_ids(tf.constant(scores), k)
+    values, ids = top_k.top_k(tf.constant(scores), k)
     assert _sets(ids) == _numpy_top_sets(scores, k)
+    np.testing.assert_array_equal(values, np.take_along_axis(scores, ids.numpy(), axis=1))
 
 
 def _la_numpy(logits, labels, index, k):
@@ -81,24 +83,23 @@ def test_local_aggregation_on_the_sampled_path_equals_brute_force_and_full_top_k
                                tf.convert_to_tensor(full_grad).numpy(), atol=1e-7)
 
 
+@pytest.mark.parametrize("dynamic_shapes", [True, False])
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float16])
-def test_gather_columns_values_and_gradient_equal_tf_gather(dtype):
+def test_top_k_values_gradient_equals_that_of_gathering_the_ids(dtype, dynamic_shapes):
     rng = np.random.default_rng(3)
-    scores = tf.constant(rng.normal(size=(4, 50)), dtype)
-    ids = tf.constant(np.stack([rng.permutation(50)[:7] for _ in range(4)]), tf.int32)
-    weights = tf.constant(rng.normal(size=(4, 7)), dtype)
+    scores = tf.constant(rng.normal(size=(4, 1024)), dtype)
+    weights = tf.constant(rng.normal(size=(4, 64)), dtype)
+    assert top_k.uses_sampled_bound(1024, 64, dynamic_shapes) == dynamic_shapes
 
-    def value_and_grad(gather):
-        with tf.GradientTape() as tape:
-            tape.watch(scores)
-            out = gather(scores, ids)
-            loss = tf.reduce_sum(tf.cast(out * weights, tf.float32) ** 2)
-        return out, tf.convert_to_tensor(tape.gradient(loss, scores))
-
-    out, grad = value_and_grad(top_k.gather_columns)
-    expected_out, expected_grad = value_and_grad(lambda s, i: tf.gather(s, i, batch_dims=1))
-    np.testing.assert_array_equal(out, expected_out)
-    np.testing.assert_allclose(grad, expected_grad, rtol=1e-6)
-    # 7 non-zero gradient entries per row, exactly at the gathered ids.
-    nonzero = [set(np.flatnonzero(row)) for row in grad.numpy()]
-    assert nonzero == _sets(ids)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(scores)
+        values, ids = top_k.top_k(scores, 64, dynamic_shapes)
+        loss = tf.reduce_sum(tf.cast(values * weights, tf.float32) ** 2)
+        gathered = tf.gather(scores, ids, batch_dims=1)
+        expected_loss = tf.reduce_sum(tf.cast(gathered * weights, tf.float32) ** 2)
+    grad = tf.convert_to_tensor(tape.gradient(loss, scores)).numpy()
+    expected = tf.convert_to_tensor(tape.gradient(expected_loss, scores)).numpy()
+    np.testing.assert_array_equal(values, gathered)
+    np.testing.assert_allclose(grad, expected, rtol=1e-6)
+    # 64 non-zero gradient entries per row, exactly at the selected ids.
+    assert [set(np.flatnonzero(row)) for row in grad] == _sets(ids)

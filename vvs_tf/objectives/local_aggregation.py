@@ -21,13 +21,12 @@ def local_aggregation_loss(logits, background_k, cluster_labels, index, dynamic_
       background_k: size of the background neighbourhood B_i (top-k logits).
       cluster_labels: [H, N] cluster id of every bank row in each of H clusterings.
       index: [B] bank rows of the batch; i is always close to itself (same cluster).
-      dynamic_shapes: False inside XLA-compiled steps (see top_k.top_k_ids).
+      dynamic_shapes: False inside XLA-compiled steps (see objectives/top_k.py).
     Returns:
       (loss, mean |B_i ∩ C_i|).
     """
-    background_ids = top_k.top_k_ids(logits, background_k, dynamic_shapes)
-    # The gradient flows through the k gathered logits only.
-    background_logits = top_k.gather_columns(logits, background_ids)
+    # The gradient flows through the k background logits only.
+    background_logits, background_ids = top_k.top_k(logits, background_k, dynamic_shapes)
     by_row = tf.transpose(cluster_labels)  # [N, H]: one contiguous row per neighbour to gather
     own_clusters = tf.gather(by_row, index)[:, None, :]  # [B, 1, H]
     neighbour_clusters = tf.gather(by_row, background_ids)  # [B, k, H]

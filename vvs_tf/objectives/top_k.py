@@ -1,5 +1,5 @@
-"""Exact top-k column ids of wide score matrices (LA's background neighbours: k=4096 of a bank of
-10^5..10^6 rows), faster on CPU than tf.math.top_k over the whole row.
+"""Exact top-k of wide score matrices (LA's background neighbours: k=4096 of a bank of 10^5..10^6
+rows), faster on CPU than tf.math.top_k over the whole row.
 
 tf.math.top_k pushes every one of the N scores of a row through a selection heap. Most of them
 cannot be among the top k: a strided sample of the row bounds the k-th largest score from below
@@ -12,9 +12,10 @@ always exact; only its cost varies.
 The compaction has data-dependent shapes, which XLA cannot compile; ``dynamic_shapes=False`` (what
 a jit-compiled step passes) uses tf.math.top_k directly.
 
-``gather_columns`` reads the scores at those ids with a gradient that writes back only those k
-entries per row: TensorFlow's own gradient of a batched gather (an UnsortedSegmentSum over all
-B x N positions) took 66 ms of a LA step at B=128, N=10^5, k=4096 on 2 CPU cores, this one 7 ms.
+The values come out of the selection itself (no second gather from the [B, N] matrix) and carry a
+gradient that writes the incoming k values per row into a zero [B, N] matrix (one SparseToDense).
+TensorFlow's own gradient of a batched gather, an UnsortedSegmentSum over all B x N positions,
+took 66 ms of a LA step at B=128, N=10^5, k=4096 on 2 CPU cores; this one takes 7 ms.
 """
 import vvs_tf  # noqa: F401
 
@@ -30,15 +31,17 @@ def uses_sampled_bound(num_columns: int, k: int, dynamic_shapes: bool = True) ->
     return dynamic_shapes and num_columns >= MIN_WIDTH_RATIO * k
 
 
-def top_k_ids(scores, k: int, dynamic_shapes: bool = True):
-    """int32 [B, k] column ids of the k largest scores of each row of scores [B, N] (any order).
+def top_k(scores, k: int, dynamic_shapes: bool = True):
+    """(values, ids), each [B, k]: the k largest scores of each row of scores [B, N] (any order)
+    and their column ids (int32). The values are differentiable with respect to scores."""
+    values, ids = _select(tf.stop_gradient(scores), k, dynamic_shapes)
+    return _with_sparse_gradient(scores, values, ids), ids
 
-    Not differentiable: gather the scores with the ids (tf.gather(..., batch_dims=1)) for gradients.
-    """
-    scores = tf.stop_gradient(scores)
 
+def _select(scores, k, dynamic_shapes):
     def full():
-        return tf.math.top_k(scores, k, sorted=False).indices
+        best = tf.math.top_k(scores, k, sorted=False)
+        return best.values, best.indices
 
     if not uses_sampled_bound(scores.shape[-1], k, dynamic_shapes):
         return full()
@@ -52,22 +55,21 @@ def top_k_ids(scores, k: int, dynamic_shapes: bool = True):
         where = tf.where(above)  # [M, 2] (row, column), row-major
         values = tf.RaggedTensor.from_row_lengths(tf.gather_nd(scores, where), counts)
         columns = tf.RaggedTensor.from_row_lengths(tf.cast(where[:, 1], tf.int32), counts)
-        best = tf.math.top_k(values.to_tensor(default_value=-np.inf), k, sorted=False).indices
-        return tf.gather(columns.to_tensor(), best, batch_dims=1)
+        best = tf.math.top_k(values.to_tensor(default_value=-np.inf), k, sorted=False)
+        return best.values, tf.gather(columns.to_tensor(), best.indices, batch_dims=1)
 
     return tf.cond(tf.reduce_min(counts) >= k, compacted, full)
 
 
-def gather_columns(scores, ids):
-    """scores [B, N], ids [B, k] (unique within each row, as top_k_ids returns) -> [B, k] with
-    out[b, j] = scores[b, ids[b, j]]; the gradient is the dense [B, N] matrix that holds the
-    incoming gradient at those k positions per row and zeros elsewhere."""
+def _with_sparse_gradient(scores, values, ids):
+    """`values` (= scores at `ids`, unique within each row) as a function of `scores` whose
+    gradient is the incoming gradient at those ids and zero elsewhere."""
     num_columns = tf.shape(scores, out_type=tf.int64)[1]
     rows = tf.range(tf.shape(ids, out_type=tf.int64)[0])[:, None]
     flat_ids = tf.reshape(rows * num_columns + tf.cast(ids, tf.int64), [-1])
 
     @tf.custom_gradient
-    def gather(scores):
+    def attach(scores):
         def grad(upstream):
             # Unique ids: a plain scatter of k values per row, no summation over duplicates.
             dense = tf.raw_ops.SparseToDense(
@@ -76,6 +78,6 @@ def gather_columns(scores, ids):
                 default_value=tf.zeros([], upstream.dtype), validate_indices=False)
             return tf.reshape(dense, tf.shape(scores))
 
-        return tf.reshape(tf.gather(tf.reshape(scores, [-1]), flat_ids), tf.shape(ids)), grad
+        return tf.identity(values), grad
 
-    return gather(scores)
+    return attach(scores)
