@@ -96,12 +96,19 @@ def test_memory_bank_update_follows_formula():
     np.testing.assert_allclose(bank.numpy(), expected, rtol=1e-6)
 
 
-def test_exact_softmax_loss_matches_numpy():
+def test_exact_softmax_loss_and_gradient_match_numpy():
     from vvs_tf.objectives.instance_recognition import exact_softmax_loss
 
     rng = np.random.default_rng(4)
     v, bank, index = _unit(rng, 3, 8), _unit(rng, 50, 8), np.array([4, 0, 49])
     logits = v @ bank.T / 0.1
     expected = np.mean(np.log(np.exp(logits).sum(1)) - logits[np.arange(3), index])
-    got = exact_softmax_loss(tf.constant(v), tf.constant(bank), tf.constant(index), 0.1)
+    embeddings = tf.Variable(v)
+    with tf.GradientTape() as tape:
+        got = exact_softmax_loss(embeddings, tf.constant(bank), tf.constant(index), 0.1)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5)
+    # d/dv_i = (sum_j p_ij m_j - m_index(i)) / (tau B), p_i the softmax over the bank.
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    expected_grad = (p @ bank - bank[index]) / (0.1 * 3)
+    np.testing.assert_allclose(tape.gradient(got, embeddings).numpy(), expected_grad, rtol=1e-4,
+                               atol=1e-7)

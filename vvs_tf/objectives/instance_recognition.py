@@ -44,10 +44,21 @@ def fixed_log_partition(variable: tf.Variable, estimate, training: bool):
     return value
 
 
+def positive_logits(embeddings, bank, index, tau):
+    """v_i . m_i / tau of each example with its own bank row."""
+    return tf.reduce_sum(embeddings * tf.gather(bank, index), -1) / tau
+
+
 def exact_softmax_loss(embeddings, bank, index, tau):
-    """-log P(i|v_i) with the exact normaliser over the whole bank (what NCE approximates)."""
+    """-log P(i|v_i) with the exact normaliser over the whole bank (what NCE approximates).
+
+    The positive logit comes from its bank row, not out of the [B, N] logits: the gradient of that
+    gather is an UnsortedSegmentSum over all B x N positions, which made the loss and its gradient
+    take 148 instead of 79 ms at B=128, N=10^5 on 2 CPU cores.
+    """
     logits = tf.matmul(embeddings, bank, transpose_b=True) / tau
-    return tf.reduce_mean(tf.reduce_logsumexp(logits, -1) - tf.gather(logits, index, batch_dims=1))
+    return tf.reduce_mean(tf.reduce_logsumexp(logits, -1)
+                          - positive_logits(embeddings, bank, index, tau))
 
 
 @register("ir")
@@ -90,7 +101,7 @@ class InstanceRecognition(Objective):
         index = tf.cast(batch["index"], tf.int64)
         if self.noise_samples == 0:
             return exact_softmax_loss(embeddings, self.memory_bank, index, self.tau), {}, embeddings
-        positive = tf.reduce_sum(embeddings * tf.gather(self.memory_bank, index), -1) / self.tau
+        positive = positive_logits(embeddings, self.memory_bank, index, self.tau)
         noise_rows = tf.random.stateless_uniform(
             [self.noise_samples], self.step_seed(1), 0, self.data_info.num_examples, tf.int64)
         noise = self.bank_logits(embeddings, noise_rows)
