@@ -64,13 +64,12 @@ def _select(scores, k, dynamic_shapes):
 def _with_sparse_gradient(scores, values, ids):
     """`values` (= scores at `ids`, unique within each row) as a function of `scores` whose
     gradient is the incoming gradient at those ids and zero elsewhere."""
-    num_columns = tf.shape(scores, out_type=tf.int64)[1]
-    rows = tf.range(tf.shape(ids, out_type=tf.int64)[0])[:, None]
-    flat_ids = tf.reshape(rows * num_columns + tf.cast(ids, tf.int64), [-1])
-
     @tf.custom_gradient
     def attach(scores):
         def grad(upstream):
+            num_columns = tf.shape(scores, out_type=tf.int64)[1]
+            rows = tf.range(tf.shape(ids, out_type=tf.int64)[0])[:, None]
+            flat_ids = tf.reshape(rows * num_columns + tf.cast(ids, tf.int64), [-1])
             # Unique ids: a plain scatter of k values per row, no summation over duplicates.
             dense = tf.raw_ops.SparseToDense(
                 sparse_indices=flat_ids, output_shape=tf.reshape(tf.size(scores, tf.int64), [1]),
