@@ -16,6 +16,10 @@ sets it in this process too); measured, that does not change the direct call's t
 benchmark process also makes direct calls, which leave glibc's heuristics in a state that hides
 what a client-only process paid without that setting (see the allocator's docstring).
 Target: gRPC at most +20% over the direct call at batch 32.
+
+A second table times what an evaluator does: activations.extract of --stream_images images
+(every read-out layer, batches of 64 written to a fresh cache) from the SavedModel, and through
+ServingActivationModel over gRPC (requests of 32, 1 or 2 in flight): images/s.
 """
 import vvs_tf  # noqa: F401  (oneDNN before TensorFlow)
 
@@ -32,9 +36,10 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
+from vvs_tf.evaluate.activations import SavedModelActivationModel, extract
 from vvs_tf.exporting import export_activation_model
 from vvs_tf.models.resnet import build_resnet
-from vvs_tf.serving.client import connect
+from vvs_tf.serving.client import ServingActivationModel, connect
 from vvs_tf.serving.repository import ModelConfig
 from vvs_tf.serving.server import LocalServer
 
@@ -52,6 +57,7 @@ flags.DEFINE_integer("rounds", 3, "Repetitions of the interleaved timing; median
 flags.register_validator("paths", lambda paths: bool(paths) and set(paths) <= {"gRPC", "REST"},
                          message="--paths takes gRPC and/or REST")
 flags.register_validator("rounds", lambda rounds: rounds >= 1, message="--rounds must be >= 1")
+flags.DEFINE_integer("stream_images", 320, "Images of the evaluator-stream table (0: no table).")
 flags.DEFINE_enum("server", "process", ["process", "thread"],
                   "vvs-serve in its own process, or in a thread of the benchmark's.")
 
@@ -107,6 +113,33 @@ def serving(model_dir: str, mode: str):
         process.wait()
 
 
+def time_stream(model_dir: str, urls: dict) -> list:
+    """(path, images/s) of vvs_tf.evaluate.activations.extract - what every evaluator calls - on
+    FLAGS.stream_images images in its default batches of 64, from the SavedModel and through
+    ServingActivationModel over gRPC with 1 or 2 requests in flight, the paths taking turns,
+    median over FLAGS.rounds. Each call writes a fresh activation cache, as a first run does."""
+    images = np.random.default_rng(0).random((FLAGS.stream_images, FLAGS.size, FLAGS.size, 3),
+                                             dtype=np.float32)
+    models = {"SavedModel": SavedModelActivationModel(model_dir)}
+    for name in [p for p in FLAGS.paths if p == "gRPC"]:  # REST's JSON would take minutes
+        for in_flight in (1, 2):
+            models[f"{name}, {in_flight} in flight"] = ServingActivationModel(
+                urls[name], batch_size=32, timeout=300, retries=5, max_in_flight=in_flight)
+
+    def evaluator(model):
+        def call(images):
+            with tempfile.TemporaryDirectory() as cache_dir:
+                extract(model, images, cache_dir=cache_dir, model_id="benchmark")
+        return call
+
+    paths = {name: evaluator(model) for name, model in models.items()}
+    counts = {name: FLAGS.rounds for name in paths}
+    seconds = time_interleaved(paths, images, counts, {name: 1 for name in paths})
+    for model in models.values():
+        getattr(model, "close", lambda: None)()
+    return [(name, len(images) / np.median(t)) for name, t in seconds.items()]
+
+
 def summary(rounds: list, reference: list) -> dict:
     """Median over rounds of each round's p50 and of its ratio to the same round's direct p50;
     requests/s and p99 over all requests."""
@@ -160,6 +193,7 @@ def main(argv):
                     for name in paths:
                         stats = summary([r[name] for r in rounds], [r["direct"] for r in rounds])
                         rows.append((signature, batch, out_mb, name, stats))
+            stream = time_stream(path, urls) if FLAGS.stream_images else []
             for client in clients.values():
                 client.close()
 
@@ -175,6 +209,13 @@ def main(argv):
             spread = f"{s['range'][0]:+.0f}..{s['range'][1]:+.0f}%"
         print(f"{signature:<16}{batch:>6}{out_mb:>8.2f}  {name:<7}{s['n']:>4}{s['rps']:>9.1f}"
               f"{s['p50']:>9.2f}{s['p99']:>9.2f}{versus:>15}  {spread}")
+
+    if stream:
+        print(f"\nEvaluator stream: activations.extract of {FLAGS.stream_images} images, every "
+              f"read-out layer, median of {FLAGS.rounds}")
+        print(f"{'path':<22}{'images/s':>10}{'vs direct':>11}")
+        for name, rate in stream:
+            print(f"{name:<22}{rate:>10.1f}{100 * (stream[0][1] / rate - 1):>+10.1f}%")
 
 
 if __name__ == "__main__":

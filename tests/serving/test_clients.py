@@ -60,6 +60,42 @@ def test_rest_and_grpc_answers_are_the_savedmodels_bit_for_bit(server, direct, r
             np.testing.assert_array_equal(served[key], array, err_msg=f"{url} {key}")
 
 
+def test_endpoint_keeps_max_in_flight_requests_open_and_answers_in_order(endpoint, local, rng):
+    fetch, lock, state = endpoint._fetch, threading.Lock(), {"open": 0, "most": 0, "firsts": []}
+
+    def slow_fetch(batch, keys):
+        with lock:
+            state["open"] += 1
+            state["most"] = max(state["most"], state["open"])
+            state["firsts"].append(float(batch[0, 0, 0, 0]))
+        time.sleep(0.2)  # long enough that a second request opens before the first returns
+        try:
+            return fetch(batch, keys)
+        finally:
+            with lock:
+                state["open"] -= 1
+
+    images = rng.random((10, 32, 32, 3), dtype=np.float32)  # batches of 3, 3, 3 and 1
+    endpoint._fetch = slow_fetch
+    try:
+        served = endpoint(images, layers=["layer4.1"])
+    finally:
+        del endpoint._fetch
+    assert state["most"] == endpoint.max_in_flight == 2
+    assert sorted(state["firsts"]) == sorted(images[::3, 0, 0, 0].tolist())
+    np.testing.assert_allclose(served["layer4.1"], local(images)["layer4.1"], atol=1e-5, rtol=1e-5)
+
+
+def test_rest_close_closes_every_threads_connection(server, rng):
+    model = ServingActivationModel(server.rest_url("tiny"), batch_size=2, max_in_flight=3)
+    model(rng.random((6, 32, 32, 3), dtype=np.float32), layers=["pool1"])
+    connections = set(model.client._open)
+    assert len(connections) >= 2  # the calling thread's (metadata) and the fetch threads'
+    assert all(c.sock is not None for c in connections)
+    model.close()
+    assert all(c.sock is None for c in connections) and not model.client._open
+
+
 def test_endpoint_rejects_bad_images_and_layers(endpoint):
     with pytest.raises(ValueError, match=r"do not fit the model's input \[B, 32, 32, 3\]"):
         endpoint(np.zeros((1, 16, 16, 3), np.float32))
