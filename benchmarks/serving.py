@@ -18,8 +18,9 @@ what a client-only process paid without that setting (see the allocator's docstr
 Target: gRPC at most +20% over the direct call at batch 32.
 
 A second table times what an evaluator does: activations.extract of --stream_images images
-(every read-out layer, batches of 64 written to a fresh cache) from the SavedModel, and through
-ServingActivationModel over gRPC (requests of 32, 1 or 2 in flight): images/s.
+(every read-out layer, batches of 64 written to a fresh cache) from the SavedModel and through
+ServingActivationModel over gRPC (requests of 32), with the defaults (2 batches and 2 requests in
+flight) and one at a time: images/s, gRPC against the SavedModel run the same way.
 """
 import vvs_tf  # noqa: F401  (oneDNN before TensorFlow)
 
@@ -116,26 +117,30 @@ def serving(model_dir: str, mode: str):
 def time_stream(model_dir: str, urls: dict) -> list:
     """(path, images/s) of vvs_tf.evaluate.activations.extract - what every evaluator calls - on
     FLAGS.stream_images images in its default batches of 64, from the SavedModel and through
-    ServingActivationModel over gRPC with 1 or 2 requests in flight, the paths taking turns,
-    median over FLAGS.rounds. Each call writes a fresh activation cache, as a first run does."""
+    ServingActivationModel over gRPC, each with its defaults (2 batches in flight in extract, 2
+    requests in flight in the client) and one at a time, the paths taking turns, median over
+    FLAGS.rounds. Each call writes a fresh activation cache, as a first run does."""
     images = np.random.default_rng(0).random((FLAGS.stream_images, FLAGS.size, FLAGS.size, 3),
                                              dtype=np.float32)
-    models = {"SavedModel": SavedModelActivationModel(model_dir)}
-    for name in [p for p in FLAGS.paths if p == "gRPC"]:  # REST's JSON would take minutes
-        for in_flight in (1, 2):
-            models[f"{name}, {in_flight} in flight"] = ServingActivationModel(
-                urls[name], batch_size=32, timeout=300, retries=5, max_in_flight=in_flight)
+    models, paths = [], {}
+    for one_at_a_time in (False, True):
+        in_flight = 1 if one_at_a_time else 2
+        sources = {"SavedModel": SavedModelActivationModel(model_dir)}
+        if "gRPC" in FLAGS.paths:  # REST's JSON would take minutes
+            sources["gRPC"] = ServingActivationModel(urls["gRPC"], batch_size=32, timeout=300,
+                                                     retries=5, max_in_flight=in_flight)
+        for name, model in sources.items():
+            models.append(model)
 
-    def evaluator(model):
-        def call(images):
-            with tempfile.TemporaryDirectory() as cache_dir:
-                extract(model, images, cache_dir=cache_dir, model_id="benchmark")
-        return call
+            def call(images, model=model, in_flight=in_flight):
+                with tempfile.TemporaryDirectory() as cache_dir:
+                    extract(model, images, cache_dir=cache_dir, model_id="benchmark",
+                            in_flight=in_flight)
 
-    paths = {name: evaluator(model) for name, model in models.items()}
+            paths[name + (", one at a time" if one_at_a_time else "")] = call
     counts = {name: FLAGS.rounds for name in paths}
     seconds = time_interleaved(paths, images, counts, {name: 1 for name in paths})
-    for model in models.values():
+    for model in models:
         getattr(model, "close", lambda: None)()
     return [(name, len(images) / np.median(t)) for name, t in seconds.items()]
 
@@ -213,9 +218,11 @@ def main(argv):
     if stream:
         print(f"\nEvaluator stream: activations.extract of {FLAGS.stream_images} images, every "
               f"read-out layer, median of {FLAGS.rounds}")
-        print(f"{'path':<22}{'images/s':>10}{'vs direct':>11}")
+        rates = dict(stream)
+        print(f"{'path':<28}{'images/s':>10}{'vs SavedModel':>15}")
         for name, rate in stream:
-            print(f"{name:<22}{rate:>10.1f}{100 * (stream[0][1] / rate - 1):>+10.1f}%")
+            reference = rates[name.replace("gRPC", "SavedModel")]
+            print(f"{name:<28}{rate:>10.1f}{100 * (reference / rate - 1):>+14.1f}%")
 
 
 if __name__ == "__main__":

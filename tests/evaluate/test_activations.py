@@ -1,6 +1,8 @@
 import vvs_tf  # noqa: F401
 import json
 import os
+import threading
+import time
 
 import keras
 import numpy as np
@@ -56,7 +58,7 @@ def test_extract_streams_to_cache_and_reuses_it(tmp_path):
     ids = [f"s{i}" for i in range(10)]
     out = act.extract(model, images, ["conv1", "layer4.1"], batch_size=4, stimulus_ids=ids,
                       cache_dir=str(tmp_path))
-    assert [c[0] for c in model.calls] == [4, 4, 2]
+    assert sorted(c[0] for c in model.calls) == [2, 4, 4]  # batches after the first run at once
     direct = model.inner(images)
     for layer in ("conv1", "layer4.1"):
         assert isinstance(out[layer], np.memmap)
@@ -74,6 +76,39 @@ def test_extract_streams_to_cache_and_reuses_it(tmp_path):
                 cache_dir=str(tmp_path), preprocess=act.Preprocess(crop=12))
     assert len(model.calls) == 2                         # new preprocessing -> new cache key
     assert len(os.listdir(tmp_path)) == 2
+
+
+class Overlapping(Counting):
+    """Counts how many calls run at once; each call takes long enough for others to start."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.lock, self.running, self.most, self.first_alone = threading.Lock(), 0, 0, None
+
+    def __call__(self, images, layers=None):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            if self.first_alone is None:
+                self.first_alone = self.running == 1
+        time.sleep(0.1)
+        try:
+            return super().__call__(images, layers)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+@pytest.mark.parametrize("in_flight", [1, 2, 3])
+def test_extract_runs_in_flight_batches_at_once_and_writes_them_in_place(tmp_path, in_flight):
+    model = Overlapping(_keras_model())
+    images = _images(13)
+    out = act.extract(model, images, ["pool1"], batch_size=2, cache_dir=str(tmp_path),
+                      in_flight=in_flight)
+    assert model.first_alone and model.most == in_flight and len(model.calls) == 7
+    np.testing.assert_allclose(out["pool1"], model.inner(images)["pool1"], atol=1e-6)
+    with pytest.raises(ValueError, match="in_flight must be >= 1"):
+        act.extract(model, images, ["conv1"], cache_dir=str(tmp_path), in_flight=0)
 
 
 def test_extract_from_batches_and_spatial_mean_reduction(tmp_path):

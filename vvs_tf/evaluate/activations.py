@@ -8,8 +8,10 @@ Three kinds exist: a live Keras model whose outputs are a dict of layers, a Save
 
 `extract` streams stimuli through a model in batches and writes each layer to an on-disk .npy
 (float32 memmap) keyed by model, stimuli and preprocessing, so that a second call with the same
-key reads the cache, and no more than one batch of activations is ever held in memory.
+key reads the cache, and no more than `in_flight` batches of activations are held in memory.
 """
+import collections
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -355,7 +357,7 @@ def model_identifier(model):
 
 def extract(model, images, layers=None, batch_size=64, preprocess=None, stimulus_ids=None,
             cache_dir=None, reduce=None, n_components=1000, max_layer_bytes=None, progress=None,
-            model_id=None):
+            model_id=None, in_flight=2):
     """Activations of `layers` for all stimuli, as read-only float32 memmaps {layer: [N, ...]}.
 
     images: float32 array [N, H, W, 3], a brainio.StimulusSet (or anything with `load(positions)`
@@ -365,7 +367,10 @@ def extract(model, images, layers=None, batch_size=64, preprocess=None, stimulus
     reduce: None, 'spatial_mean', 'pca' or {layer: one of those}; layers whose full size exceeds
     `max_layer_bytes` are PCA-reduced to `n_components` (with a logged message).
     progress(done, total) is called after each batch. model_id overrides the model's identity.
+    in_flight: batches computed at once (see _outputs_in_order); 1 computes one after another.
     """
+    if in_flight < 1:
+        raise ValueError(f"in_flight must be >= 1, got {in_flight}")
     model = open_activation_model(model)
     layers = _select_layers(model.layers, layers)
     model_id = model_id or model_identifier(model)
@@ -394,7 +399,8 @@ def extract(model, images, layers=None, batch_size=64, preprocess=None, stimulus
 
     todo = [layer for layer in layers if wanted(layer) not in meta["layers"]]
     if todo:
-        written = _run(model, images, todo, n, batch_size, preprocess, directory, reduce, progress)
+        batches = _outputs_in_order(model, images, todo, batch_size, preprocess, in_flight)
+        written = _write(batches, todo, n, directory, reduce, progress)
         for layer, path in written.items():
             final = _finish(layer, path, reduce, n_components, max_layer_bytes)
             meta["layers"][wanted(layer)] = os.path.basename(final)
@@ -405,14 +411,43 @@ def extract(model, images, layers=None, batch_size=64, preprocess=None, stimulus
             for layer in layers}
 
 
-def _run(model, images, layers, n, batch_size, preprocess, directory, reduce, progress):
-    """Stream all batches through the model, writing each layer into a .partial memmap."""
+def _outputs_in_order(model, images, layers, batch_size, preprocess, in_flight):
+    """(positions, {layer: activations}) of every batch, in order.
+
+    The first batch runs alone: it checks the input and builds whatever the model caches per
+    layer set. After it, up to `in_flight` model calls run at once while this thread loads,
+    preprocesses and the caller writes: two concurrent calls of a ResNet-18 at batch 64 ran
+    ~1.3x faster than one after another on 2 CPU cores (TensorFlow's kernels leave cores idle
+    between small ops), and on an accelerator the host-side work overlaps the device's.
+    """
+    batches = iter(_image_batches(images, batch_size))
+    first = next(batches, None)
+    if first is None:
+        return
+    positions, batch = first
+    batch = preprocess(batch)
+    _check_input(model, batch)
+    yield positions, model(batch, layers=layers)
+    if in_flight == 1:
+        for positions, batch in batches:
+            yield positions, model(preprocess(batch), layers=layers)
+        return
+    with concurrent.futures.ThreadPoolExecutor(in_flight, thread_name_prefix="vvs-extract") as pool:
+        pending = collections.deque()
+        for positions, batch in batches:
+            pending.append((positions, pool.submit(model, preprocess(batch), layers=layers)))
+            if len(pending) == in_flight:
+                positions, outputs = pending.popleft()
+                yield positions, outputs.result()
+        while pending:
+            positions, outputs = pending.popleft()
+            yield positions, outputs.result()
+
+
+def _write(batches, layers, n, directory, reduce, progress):
+    """Write each layer of the (positions, outputs) batches into a .partial memmap."""
     arrays, done = {}, 0
-    for pos, batch in _image_batches(images, batch_size):
-        batch = preprocess(batch)
-        if not arrays:
-            _check_input(model, batch)
-        outputs = model(batch, layers=layers)
+    for pos, outputs in batches:
         for layer in layers:
             out = outputs[layer]
             if _reduce_spec(reduce, layer) == "spatial_mean":
