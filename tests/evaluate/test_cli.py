@@ -71,6 +71,25 @@ def test_importing_the_cli_defines_no_flags():
     assert "benchmarks" not in flags.FLAGS and "compare" not in flags.FLAGS
 
 
+def test_in_flight_reaches_the_extraction_and_must_be_positive(monkeypatch, tmp_path, exported, world):
+    seen = {}
+
+    class Extracted(Exception):
+        pass
+
+    def extract(*args, **kwargs):
+        seen.update(kwargs)
+        raise Extracted
+
+    monkeypatch.setattr(registry.act, "extract", extract)
+    with pytest.raises(Extracted):
+        run_cli(f"--model={exported}", "--benchmarks=World.V1-sim-ridge", f"--output={tmp_path}/r",
+                f"--world_dir={world}", "--in_flight=3", "--batch_size=16", "--noprogress")
+    assert (seen["in_flight"], seen["batch_size"]) == (3, 16)
+    with pytest.raises(flags.IllegalFlagValueError, match="in_flight"):
+        run_cli(f"--model={exported}", "--benchmarks=World.V1-sim-ridge", "--in_flight=0")
+
+
 def test_cli_writes_per_layer_results_with_error_bars_and_protocol(tmp_path, exported, world):
     output = tmp_path / "results.json"
     mask = {"n_splits": 1, "regression_kwargs": {"epochs": 2}}   # a smoke-sized mask fit

@@ -44,6 +44,8 @@ def define_flags(flag_values=flags.FLAGS):
     flags.DEFINE_string("cache_dir", None, "Activation cache (default $VVS_TF_CACHE/activations "
                         "or ~/.cache/vvs_tf/activations).", **kw)
     flags.DEFINE_integer("batch_size", 64, "Images per model call.", **kw)
+    flags.DEFINE_integer("in_flight", 2, "Model calls run at once (1: one at a time, the least "
+                         "memory).", lower_bound=1, **kw)
     flags.DEFINE_integer("seed", 0, "Seed of splits, folds and bootstraps.", **kw)
     flags.DEFINE_string("options", None, "JSON of benchmark option overrides keyed by benchmark "
                         "kind or name, e.g. '{\"neural\": {\"n_splits\": 3}}'.", **kw)
@@ -126,7 +128,7 @@ def main(argv, flag_values=flags.FLAGS):
         raise app.UsageError(f"--options is not JSON: {error}") from None
     settings = dict(
         data_dir=f.data_dir, world_dir=f.world_dir, cache_dir=f.cache_dir, layers=f.layers,
-        batch_size=f.batch_size, seed=f.seed, options=options,
+        batch_size=f.batch_size, in_flight=f.in_flight, seed=f.seed, options=options,
         world={key: f[flag].value for flag, key in WORLD_FLAGS.items() if f[flag].present},
         progress=ProgressBar() if f.progress else None)
     start = time.time()

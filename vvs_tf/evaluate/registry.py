@@ -190,6 +190,7 @@ class Context:
     cache_dir: str = None
     layers: tuple = None
     batch_size: int = 64
+    in_flight: int = 2
     seed: int = 0
     options: dict = dataclasses.field(default_factory=dict)
     progress: object = None
@@ -241,8 +242,9 @@ def _activations(benchmark, model, ctx, stimuli, layers=None, reduce=None, prepr
     layers = layers or ctx.layers
     spec = dict(preprocess or {}, size=_model_size(model))
     pre = act.Preprocess(**spec)
-    out = act.extract(model, stimuli, layers, batch_size=ctx.batch_size, preprocess=pre,
-                      cache_dir=ctx.cache_dir, reduce=reduce, max_layer_bytes=ctx.max_layer_bytes,
+    out = act.extract(model, stimuli, layers, batch_size=ctx.batch_size, in_flight=ctx.in_flight,
+                      preprocess=pre, cache_dir=ctx.cache_dir, reduce=reduce,
+                      max_layer_bytes=ctx.max_layer_bytes,
                       progress=lambda done, total: ctx.report(benchmark, "activations", done,
                                                               total, f"{len(stimuli)} images"))
     return out, dict(spec, size=list(spec["size"]) if spec["size"] else None)
@@ -738,7 +740,7 @@ def _versions():
 
 def evaluate(model, benchmarks, data_dir=None, world_dir=None, world=None, cache_dir=None,
              layers=None, batch_size=64, seed=0, options=None, progress=None,
-             max_layer_bytes=None):
+             max_layer_bytes=None, in_flight=2):
     """Run named benchmarks on one model; a JSON-able dict of everything needed to reproduce.
 
     model: anything `open_model` takes. benchmarks: names (list or comma-separated string).
@@ -752,7 +754,7 @@ def evaluate(model, benchmarks, data_dir=None, world_dir=None, world=None, cache
         raise ValueError("no benchmark given")
     ctx = Context(data_dir=data_dir, world_dir=world_dir, world=dict(world or {}),
                   cache_dir=cache_dir, layers=tuple(layers) if layers else None,
-                  batch_size=batch_size, seed=seed, options=dict(options or {}),
+                  batch_size=batch_size, in_flight=in_flight, seed=seed, options=dict(options or {}),
                   progress=progress, max_layer_bytes=max_layer_bytes)
     for benchmark in selected:
         ctx.options_for(benchmark)  # unknown options fail before any work
