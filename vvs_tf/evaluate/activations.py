@@ -8,7 +8,8 @@ Three kinds exist: a live Keras model whose outputs are a dict of layers, a Save
 
 `extract` streams stimuli through a model in batches and writes each layer to an on-disk .npy
 (float32 memmap) keyed by model, stimuli and preprocessing, so that a second call with the same
-key reads the cache, and no more than `in_flight` batches of activations are held in memory.
+key reads the cache, and no more than `in_flight` + 1 batches of activations (`in_flight` being
+computed, one being written) are held in memory.
 """
 import collections
 import concurrent.futures
