@@ -22,6 +22,7 @@ import vvs_tf  # noqa: F401  (oneDNN before TensorFlow)
 import datetime
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -250,6 +251,15 @@ def _build_signatures(backbone, layers, keys, input_shape, embedding_fn):
     return signatures
 
 
+class _QuietCaptureRenames(logging.Filter):
+    """Drops TensorFlow's INFO line, one per signature, that lists every captured variable (about
+    100 numeric names for a ResNet-18) as an input it renames. The signatures' only real input is
+    `images`; the lines buried each export in the main job's log."""
+
+    def filter(self, record):
+        return "which will be renamed" not in str(record.msg)
+
+
 def _readouts_signature(text):
     """A signature returning the assets' JSON; its input is ignored (TF Serving needs one)."""
     return tf.function(
@@ -377,7 +387,12 @@ def export_activation_model(
         with open(asset_path, "w") as f:
             f.write(text)
         module = _ActivationExport(backbone, embedding_fn, asset_path)
-        tf.saved_model.save(module, temp_dir, signatures=signatures)
+        quiet, absl_logger = _QuietCaptureRenames(), logging.getLogger("absl")
+        absl_logger.addFilter(quiet)
+        try:
+            tf.saved_model.save(module, temp_dir, signatures=signatures)
+        finally:
+            absl_logger.removeFilter(quiet)
         _write_warmup(temp_dir, input_shape)
         os.rename(temp_dir, final_dir)
     except BaseException:

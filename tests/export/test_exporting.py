@@ -4,6 +4,7 @@ import vvs_tf  # noqa: F401
 
 import io
 import json
+import logging
 import os
 
 import keras
@@ -117,6 +118,21 @@ def test_versions_count_up_and_never_overwrite(micro_backbone, tmp_path, rng):
     out = loaded.signatures["activations"](images=tf.constant(images))
     assert set(out) == {"a", "b_1"}
     np.testing.assert_allclose(out["b_1"].numpy(), micro_backbone(images)["b.1"].numpy(), atol=1e-5)
+
+
+def test_export_log_omits_the_captured_variable_renames(micro_backbone, tmp_path, caplog):
+    from absl import logging as absl_logging
+
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.INFO)  # what absl binaries such as vvs-main run at
+    try:
+        with caplog.at_level(logging.INFO):
+            export_activation_model(micro_backbone, str(tmp_path), "m")
+    finally:
+        absl_logging.set_verbosity(verbosity)
+    assert any("Assets written" in r.getMessage() for r in caplog.records)  # INFO is captured
+    assert not [r for r in caplog.records if "will be renamed" in r.getMessage()]
+    assert not logging.getLogger("absl").filters  # the filter lives for the save only
 
 
 def test_failed_export_leaves_no_version_and_no_temp_dir(micro_backbone, tmp_path, monkeypatch):

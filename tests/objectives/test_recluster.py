@@ -64,3 +64,11 @@ def test_an_epoch_shorter_than_the_overlap_installs_its_labels_at_its_end():
 def test_negative_overlap_is_rejected():
     with pytest.raises(ValueError, match="recluster_overlap_steps"):
         ReclusterCallback(_la(), seed=0, overlap_steps=-1)
+
+
+def test_small_banks_are_clustered_without_faiss_warnings(capfd):
+    # 64 clusters of 1843 rows (the embedded default) is under faiss's 39 points per centroid.
+    rng = np.random.default_rng(0)
+    labels = multi_kmeans(rng.normal(size=(1843, 16)).astype(np.float32), 2, 64, 0)
+    assert "WARNING" not in capfd.readouterr().err
+    assert labels.shape == (2, 1843) and labels.min() >= 0 and labels.max() < 64

@@ -28,6 +28,9 @@ def kmeans(data: np.ndarray, num_clusters: int, seed: int, iterations: int = 20,
         gpu=faiss_gpu_available(), verbose=False,
         # faiss subsamples to 256 points per centroid by default; keep every point as the LA code.
         max_points_per_centroid=max(256, -(-len(data) // num_clusters)),
+        # Below 39 points per centroid faiss only prints a warning, each clustering of each epoch
+        # on the embedded world's small banks; they are clustered all the same.
+        min_points_per_centroid=1,
     )
     km.train(data)
     _, labels = km.index.search(data, 1)
