@@ -273,7 +273,9 @@ class ServingActivationModel:
             raise ValueError(f"batch_size and max_in_flight must be positive, got {batch_size} "
                              f"and {max_in_flight}")
         self.url, self.batch_size, self.max_in_flight = url, batch_size, max_in_flight
-        self._pool = None
+        # made here, not on first use: extract() calls the model from several threads at once
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_in_flight, thread_name_prefix="vvs-serving-fetch") if max_in_flight > 1 else None
         self.client = connect(url, timeout=timeout, retries=retries)
         signature = self.client.signature(ACTIVATIONS_SIGNATURE)
         if set(signature.inputs) != {IMAGES_INPUT} or signature.inputs[IMAGES_INPUT].shape is None:
@@ -328,10 +330,7 @@ class ServingActivationModel:
             raise ValueError(f"unknown layers {unknown}; {self.url} serves {list(self.layers)}")
         keys = [self._keys[name] for name in layers]
         batches = [images[i:i + self.batch_size] for i in range(0, len(images), self.batch_size)]
-        if len(batches) > 1 and self.max_in_flight > 1:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(
-                    self.max_in_flight, thread_name_prefix="vvs-serving-fetch")
+        if len(batches) > 1 and self._pool is not None:
             parts = list(self._pool.map(lambda batch: self._fetch(batch, keys), batches))
         else:
             parts = [self._fetch(batch, keys) for batch in batches]
@@ -341,5 +340,4 @@ class ServingActivationModel:
     def close(self):
         if self._pool is not None:
             self._pool.shutdown()
-            self._pool = None
         self.client.close()
