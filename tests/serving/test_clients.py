@@ -86,6 +86,18 @@ def test_endpoint_keeps_max_in_flight_requests_open_and_answers_in_order(endpoin
     np.testing.assert_allclose(served["layer4.1"], local(images)["layer4.1"], atol=1e-5, rtol=1e-5)
 
 
+def test_extract_through_the_endpoint_from_two_threads_equals_the_savedmodel(endpoint, local,
+                                                                            rng, tmp_path):
+    from vvs_tf.evaluate.activations import extract
+
+    images = rng.random((20, 32, 32, 3), dtype=np.float32)  # extract batches of 6 -> requests of 3
+    served = extract(endpoint, images, ["layer2.1", "layer4.1"], batch_size=6, in_flight=2,
+                     cache_dir=str(tmp_path), model_id="endpoint")
+    expected = local(images, ["layer2.1", "layer4.1"])
+    for name, array in expected.items():
+        np.testing.assert_allclose(served[name], array, atol=1e-5, rtol=1e-5, err_msg=name)
+
+
 def test_rest_close_closes_every_threads_connection(server, rng):
     model = ServingActivationModel(server.rest_url("tiny"), batch_size=2, max_in_flight=3)
     model(rng.random((6, 32, 32, 3), dtype=np.float32), layers=["pool1"])
