@@ -754,8 +754,8 @@ def evaluate(model, benchmarks, data_dir=None, world_dir=None, world=None, cache
         raise ValueError("no benchmark given")
     ctx = Context(data_dir=data_dir, world_dir=world_dir, world=dict(world or {}),
                   cache_dir=cache_dir, layers=tuple(layers) if layers else None,
-                  batch_size=batch_size, in_flight=in_flight, seed=seed, options=dict(options or {}),
-                  progress=progress, max_layer_bytes=max_layer_bytes)
+                  batch_size=batch_size, in_flight=in_flight, seed=seed,
+                  options=dict(options or {}), progress=progress, max_layer_bytes=max_layer_bytes)
     for benchmark in selected:
         ctx.options_for(benchmark)  # unknown options fail before any work
     for benchmark in selected:
