@@ -429,10 +429,6 @@ def _outputs_in_order(model, images, layers, batch_size, preprocess, in_flight):
     batch = preprocess(batch)
     _check_input(model, batch)
     yield positions, model(batch, layers=layers)
-    if in_flight == 1:
-        for positions, batch in batches:
-            yield positions, model(preprocess(batch), layers=layers)
-        return
     with concurrent.futures.ThreadPoolExecutor(in_flight, thread_name_prefix="vvs-extract") as pool:
         pending = collections.deque()
         for positions, batch in batches:
