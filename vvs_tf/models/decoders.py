@@ -18,7 +18,9 @@ import keras
 from keras import layers, ops
 
 from vvs_tf.models.readouts import BLOCKS_PER_STAGE
-from vvs_tf.models.resnet import basic_block, batch_norm, conv
+from vvs_tf.models.resnet import LayerMaker, basic_block
+
+_MAKE = LayerMaker(sync_bn=False, patch_kernel_grad=False)  # decoders: single-device BN, native conv
 
 
 class Unpool2x(layers.Layer):
@@ -39,13 +41,13 @@ class Unpool2x(layers.Layer):
 def up_projection(x, filters: int, kernel_size: int, name: str):
     """Laina et al.'s up-projection block: unpool 2x, residual conv branches, ReLU."""
     u = Unpool2x(name=f"{name}.unpool")(x)
-    y = conv(filters, kernel_size, 1, f"{name}.conv1")(u)
-    y = batch_norm(f"{name}.bn1", False)(y)
+    y = _MAKE.conv(filters, kernel_size, 1, f"{name}.conv1")(u)
+    y = _MAKE.bn(f"{name}.bn1")(y)
     y = layers.ReLU(name=f"{name}.relu1")(y)
-    y = conv(filters, 3, 1, f"{name}.conv2")(y)
-    y = batch_norm(f"{name}.bn2", False)(y)
-    s = conv(filters, kernel_size, 1, f"{name}.projection")(u)
-    s = batch_norm(f"{name}.projection_bn", False)(s)
+    y = _MAKE.conv(filters, 3, 1, f"{name}.conv2")(y)
+    y = _MAKE.bn(f"{name}.bn2")(y)
+    s = _MAKE.conv(filters, kernel_size, 1, f"{name}.projection")(u)
+    s = _MAKE.bn(f"{name}.projection_bn")(s)
     return layers.ReLU(name=name)(layers.Add(name=f"{name}.add")([y, s]))
 
 
@@ -69,8 +71,8 @@ def up_projection_decoder(
     if kernel_size < 1 or min(filters) < 1:
         raise ValueError(f"kernel_size and filters must be positive, got {kernel_size}, {filters}")
     inputs = keras.Input((None, None, in_channels), name="features")
-    x = conv(int(filters[0]), 1, 1, "reduce")(inputs)
-    x = batch_norm("reduce_bn", False)(x)
+    x = _MAKE.conv(int(filters[0]), 1, 1, "reduce")(inputs)
+    x = _MAKE.bn("reduce_bn")(x)
     for i, f in enumerate(filters):
         x = up_projection(x, int(f), kernel_size, f"up{i + 1}")
     x = layers.Conv2D(out_channels, 3, padding="same", name="output_conv")(x)
@@ -100,7 +102,7 @@ def mirrored_resnet_decoder(
     inputs = keras.Input((code_dim,), name="code")
     x = layers.Dense(side * side * top, name="project")(inputs)
     x = layers.Reshape((side, side, top), name="unflatten")(x)
-    x = batch_norm("project_bn", False)(x)
+    x = _MAKE.bn("project_bn")(x)
     x = layers.ReLU(name="project_relu")(x)
     for stage in reversed(range(4)):
         for block in reversed(range(BLOCKS_PER_STAGE[depth][stage])):
@@ -108,7 +110,7 @@ def mirrored_resnet_decoder(
             if stage > 0 and block == 0:
                 x = up_projection(x, width * 2 ** (stage - 1), 3, block_name)
             else:
-                x = basic_block(x, width * 2**stage, 1, block_name, sync_bn=False)
+                x = basic_block(x, width * 2**stage, 1, block_name, _MAKE)
     x = up_projection(x, width, 3, "mirror.pool1")
     x = Unpool2x(name="mirror.conv1.unpool")(x)
     x = layers.Conv2D(out_channels, 7, padding="same", name="mirror.conv1")(x)

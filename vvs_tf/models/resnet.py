@@ -10,6 +10,7 @@ import keras
 from keras import layers
 
 from vvs_tf.models.batchnorm import BatchNormalization
+from vvs_tf.models.conv import Conv2D
 from vvs_tf.models.readouts import BLOCKS_PER_STAGE, readout_layers
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -18,47 +19,53 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 _BN = dict(momentum=0.9, epsilon=1e-5)
 
 
-def batch_norm(name, synchronized):
-    return BatchNormalization(**_BN, synchronized=synchronized, name=name)
+class LayerMaker:
+    """Builds the convolutions and BatchNorms of one network with its options."""
+
+    def __init__(self, sync_bn: bool, patch_kernel_grad: bool):
+        self.sync_bn = sync_bn
+        self.patch_kernel_grad = patch_kernel_grad
+
+    def bn(self, name):
+        return BatchNormalization(**_BN, synchronized=self.sync_bn, name=name)
+
+    def conv(self, filters, kernel, stride, name):
+        return Conv2D(
+            filters, kernel, strides=stride, padding="same", use_bias=False,
+            # A fresh initializer per layer: its seed is drawn after keras.utils.set_random_seed,
+            # so the same config seed gives the same weights in any process.
+            kernel_initializer=keras.initializers.VarianceScaling(
+                2.0, mode="fan_out", distribution="untruncated_normal"),
+            name=name, patch_kernel_grad=self.patch_kernel_grad,
+        )
 
 
-def conv(filters, kernel, stride, name):
-    return layers.Conv2D(
-        filters, kernel, strides=stride, padding="same", use_bias=False,
-        # A fresh initializer per layer: its seed is drawn after keras.utils.set_random_seed, so
-        # the same config seed gives the same weights in any process.
-        kernel_initializer=keras.initializers.VarianceScaling(
-            2.0, mode="fan_out", distribution="untruncated_normal"),
-        name=name,
-    )
-
-
-def basic_block(x, filters, stride, name, sync_bn):
+def basic_block(x, filters, stride, name, make: LayerMaker):
     shortcut = x
-    y = conv(filters, 3, stride, f"{name}.conv1")(x)
-    y = batch_norm(f"{name}.bn1", sync_bn)(y)
+    y = make.conv(filters, 3, stride, f"{name}.conv1")(x)
+    y = make.bn(f"{name}.bn1")(y)
     y = layers.ReLU(name=f"{name}.relu1")(y)
-    y = conv(filters, 3, 1, f"{name}.conv2")(y)
-    y = batch_norm(f"{name}.bn2", sync_bn)(y)
+    y = make.conv(filters, 3, 1, f"{name}.conv2")(y)
+    y = make.bn(f"{name}.bn2")(y)
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = conv(filters, 1, stride, f"{name}.downsample")(x)
-        shortcut = batch_norm(f"{name}.downsample_bn", sync_bn)(shortcut)
+        shortcut = make.conv(filters, 1, stride, f"{name}.downsample")(x)
+        shortcut = make.bn(f"{name}.downsample_bn")(shortcut)
     return layers.ReLU(name=name)(layers.Add(name=f"{name}.add")([y, shortcut]))
 
 
-def bottleneck_block(x, filters, stride, name, sync_bn):
+def bottleneck_block(x, filters, stride, name, make: LayerMaker):
     shortcut = x
-    y = conv(filters, 1, 1, f"{name}.conv1")(x)
-    y = batch_norm(f"{name}.bn1", sync_bn)(y)
+    y = make.conv(filters, 1, 1, f"{name}.conv1")(x)
+    y = make.bn(f"{name}.bn1")(y)
     y = layers.ReLU(name=f"{name}.relu1")(y)
-    y = conv(filters, 3, stride, f"{name}.conv2")(y)
-    y = batch_norm(f"{name}.bn2", sync_bn)(y)
+    y = make.conv(filters, 3, stride, f"{name}.conv2")(y)
+    y = make.bn(f"{name}.bn2")(y)
     y = layers.ReLU(name=f"{name}.relu2")(y)
-    y = conv(4 * filters, 1, 1, f"{name}.conv3")(y)
-    y = batch_norm(f"{name}.bn3", sync_bn)(y)
+    y = make.conv(4 * filters, 1, 1, f"{name}.conv3")(y)
+    y = make.bn(f"{name}.bn3")(y)
     if stride != 1 or x.shape[-1] != 4 * filters:
-        shortcut = conv(4 * filters, 1, stride, f"{name}.downsample")(x)
-        shortcut = batch_norm(f"{name}.downsample_bn", sync_bn)(shortcut)
+        shortcut = make.conv(4 * filters, 1, stride, f"{name}.downsample")(x)
+        shortcut = make.bn(f"{name}.downsample_bn")(shortcut)
     return layers.ReLU(name=name)(layers.Add(name=f"{name}.add")([y, shortcut]))
 
 
@@ -71,6 +78,7 @@ def build_resnet(
     std=IMAGENET_STD,
     name: str = None,
     sync_bn: bool = False,
+    patch_kernel_grad: bool = False,
 ) -> keras.Model:
     """A ResNet whose call returns the dict of its read-out activations.
 
@@ -83,6 +91,8 @@ def build_resnet(
       mean, std: per-channel normalisation applied to the [0, 1] input.
       sync_bn: BatchNorm statistics over the global batch of all replicas (as one device would
         compute them) instead of per replica.
+      patch_kernel_grad: kernel gradients of convolutions with many weights per output position
+        as one matmul of input patches (faster than oneDNN's on CPU; see models/conv.py).
     """
     if width < 1:
         raise ValueError(f"ResNet width must be positive, got {width}")
@@ -92,15 +102,16 @@ def build_resnet(
     block_fn = bottleneck_block if depth >= 50 else basic_block
     inputs = keras.Input((input_size, input_size, channels), name="images")
     x = layers.Normalization(mean=list(mean), variance=[s * s for s in std], name="normalize")(inputs)
-    x = conv(width, 7, 2, "conv1.conv")(x)
-    x = batch_norm("conv1.bn", sync_bn)(x)
+    make = LayerMaker(sync_bn, patch_kernel_grad)
+    x = make.conv(width, 7, 2, "conv1.conv")(x)
+    x = make.bn("conv1.bn")(x)
     outputs = {"conv1": layers.ReLU(name="conv1")(x)}
     x = outputs["pool1"] = layers.MaxPooling2D(3, 2, padding="same", name="pool1")(outputs["conv1"])
     for stage, count in enumerate(BLOCKS_PER_STAGE[depth]):
         for block in range(count):
             stride = 2 if stage > 0 and block == 0 else 1
             block_name = f"layer{stage + 1}.{block}"
-            x = outputs[block_name] = block_fn(x, width * 2**stage, stride, block_name, sync_bn)
+            x = outputs[block_name] = block_fn(x, width * 2**stage, stride, block_name, make)
     assert tuple(outputs) == names
     model = keras.Model(inputs, outputs, name=name or f"resnet{depth}")
     model.readout_names = names  # in network order (Keras sorts dict outputs by key)
