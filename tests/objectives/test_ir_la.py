@@ -96,6 +96,32 @@ def test_memory_bank_update_follows_formula():
     np.testing.assert_allclose(bank.numpy(), expected, rtol=1e-6)
 
 
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_bank_reads_taken_before_an_update_keep_the_old_rows(compiled):
+    """Updates leave the bank out of copy-on-read mode (reads share its buffer), so an update
+    while a read is alive must copy first: the read keeps the old rows, the bank gets the new."""
+    rng = np.random.default_rng(4)
+    bank0 = _unit(rng, 10, 4)
+    bank = tf.Variable(bank0)
+    updates = [(np.array([1, 5]), _unit(rng, 2, 4)), (np.array([5, 9]), _unit(rng, 2, 4))]
+
+    def read_then_update(index, vectors):
+        before = bank.read_value()
+        memory_bank.update_rows(bank, index, vectors, 0.5)
+        return before, bank.read_value()
+
+    step = tf.function(read_then_update) if compiled else read_then_update
+    expected = bank0.copy()
+    for index, vectors in updates:  # the second update runs with the mode already switched off
+        before, after = step(tf.constant(index), tf.constant(vectors))
+        np.testing.assert_array_equal(before.numpy(), expected)
+        mixed = 0.5 * expected[index] + 0.5 * vectors
+        expected[index] = mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
+        np.testing.assert_allclose(after.numpy(), expected, rtol=1e-6)
+        np.testing.assert_allclose(bank.numpy(), expected, rtol=1e-6)
+        expected = bank.numpy()  # bit-exact from here: the next read must equal it
+
 def test_exact_softmax_loss_and_gradient_match_numpy():
     from vvs_tf.objectives.instance_recognition import exact_softmax_loss
 

@@ -97,6 +97,11 @@ class Objective(keras.Model):
         """Convolution and dense kernels: the weights under L2 decay (BN and biases are not)."""
         return [v for v in self.trainable_variables if v.path.endswith("kernel")]
 
+    @property
+    def uses_xla(self) -> bool:
+        """Whether steps are XLA-compiled: no data-dependent shapes, no resource-mode ops."""
+        return bool(self.config.runtime.jit_compile)
+
     def step_seed(self, salt: int):
         """A stateless seed from (config seed, salt, step): identical on every replica and repeated
         by a resumed run, for random choices inside a step (noise rows, patches, permutations)."""
@@ -118,7 +123,10 @@ class Objective(keras.Model):
         variables = self.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
-        self.update_state(batch, aux)
+        # After the backward pass, which may still hold a read of the state (LA's bank): updating
+        # state that a live tensor shares costs a full copy (memory_bank.keep_reads_zero_copy).
+        with tf.control_dependencies([g for g in grads if g is not None]):
+            self.update_state(batch, aux)
         return self._track(loss, extras)
 
     def test_step(self, batch):

@@ -93,6 +93,7 @@ class CMC(InstanceRecognition):
 
     def update_state(self, batch, embeddings):
         v_l, v_ab = embeddings
-        memory_bank.update_rows(self.memory_bank, batch["index"], v_l, self.bank_momentum)
-        memory_bank.update_rows(self.ab_bank, batch["index"], v_ab, self.bank_momentum)
+        for bank, vectors in ((self.memory_bank, v_l), (self.ab_bank, v_ab)):
+            memory_bank.update_rows(bank, batch["index"], vectors, self.bank_momentum,
+                                    zero_copy_reads=not self.uses_xla)
         memory_bank.scatter_values(self.bank_labels, batch["index"], batch["label"])

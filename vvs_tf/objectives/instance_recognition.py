@@ -111,5 +111,6 @@ class InstanceRecognition(Objective):
         return loss, {}, embeddings
 
     def update_state(self, batch, embeddings):
-        memory_bank.update_rows(self.memory_bank, batch["index"], embeddings, self.bank_momentum)
+        memory_bank.update_rows(self.memory_bank, batch["index"], embeddings, self.bank_momentum,
+                                zero_copy_reads=not self.uses_xla)
         memory_bank.scatter_values(self.bank_labels, batch["index"], batch["label"])

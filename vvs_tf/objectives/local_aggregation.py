@@ -69,5 +69,5 @@ class LocalAggregation(InstanceRecognition):
         logits = tf.matmul(embeddings, self.memory_bank, transpose_b=True) / self.tau
         loss, close_count = local_aggregation_loss(
             logits, self.background_k, self.cluster_labels, tf.cast(batch["index"], tf.int64),
-            dynamic_shapes=not self.config.runtime.jit_compile)
+            dynamic_shapes=not self.uses_xla)
         return loss, {"close_neighbours": close_count}, embeddings

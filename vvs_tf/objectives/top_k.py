@@ -48,17 +48,17 @@ def _select(scores, k, dynamic_shapes):
     sample_k = int(np.ceil(k / SAMPLE_STRIDE * SLACK)) + 16
     bound = tf.reduce_min(tf.math.top_k(scores[:, ::SAMPLE_STRIDE], sample_k, sorted=False).values,
                           axis=1, keepdims=True)
-    above = scores >= bound
-    counts = tf.reduce_sum(tf.cast(above, tf.int32), axis=1)
+    where = tf.where(scores >= bound)  # [M, 2] (row, column), row-major
+    # Row r's entries are where[splits[r]:splits[r + 1]]; a binary search, not a pass over [B, N].
+    splits = tf.searchsorted(where[:, 0], tf.range(tf.shape(scores, tf.int64)[0] + 1))
 
     def compacted():
-        where = tf.where(above)  # [M, 2] (row, column), row-major
-        values = tf.RaggedTensor.from_row_lengths(tf.gather_nd(scores, where), counts)
-        columns = tf.RaggedTensor.from_row_lengths(tf.cast(where[:, 1], tf.int32), counts)
+        values = tf.RaggedTensor.from_row_splits(tf.gather_nd(scores, where), splits)
+        columns = tf.RaggedTensor.from_row_splits(tf.cast(where[:, 1], tf.int32), splits)
         best = tf.math.top_k(values.to_tensor(default_value=-np.inf), k, sorted=False)
         return best.values, tf.gather(columns.to_tensor(), best.indices, batch_dims=1)
 
-    return tf.cond(tf.reduce_min(counts) >= k, compacted, full)
+    return tf.cond(tf.reduce_min(splits[1:] - splits[:-1]) >= k, compacted, full)
 
 
 def _with_sparse_gradient(scores, values, ids):
