@@ -13,16 +13,17 @@ from vvs_tf.models.conv import Conv2D, kernel_gradient_by_patches
 from vvs_tf.models.resnet import build_resnet
 
 
-@pytest.mark.parametrize("size,kernel,stride", [
-    (2, 3, 1), (1, 3, 1), (4, 3, 2), (5, 3, 2), (4, 1, 2), (9, 7, 2), (3, 3, 1)])
-def test_patch_kernel_gradient_equals_tensorflows(size, kernel, stride):
+@pytest.mark.parametrize("size,kernel,stride,padding", [
+    (2, 3, 1, "SAME"), (1, 3, 1, "SAME"), (4, 3, 2, "SAME"), (5, 3, 2, "SAME"), (4, 1, 2, "SAME"),
+    (9, 7, 2, "SAME"), (3, 3, 1, "SAME"), (4, 3, 1, "VALID"), (7, 3, 2, "VALID")])
+def test_patch_kernel_gradient_equals_tensorflows(size, kernel, stride, padding):
     rng = np.random.default_rng(size * 10 + kernel)
     x = tf.constant(rng.normal(size=(3, size, size, 5)).astype(np.float32))
-    out = -(-size // stride)
+    out = -(-size // stride) if padding == "SAME" else (size - kernel) // stride + 1
     upstream = tf.constant(rng.normal(size=(3, out, out, 4)).astype(np.float32))
     want = tf.compat.v1.nn.conv2d_backprop_filter(
-        x, [kernel, kernel, 5, 4], upstream, [1, stride, stride, 1], "SAME")
-    got = kernel_gradient_by_patches(x, upstream, (kernel, kernel, 5, 4), (stride, stride), "SAME")
+        x, [kernel, kernel, 5, 4], upstream, [1, stride, stride, 1], padding)
+    got = kernel_gradient_by_patches(x, upstream, (kernel, kernel, 5, 4), (stride, stride), padding)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 

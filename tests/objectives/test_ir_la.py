@@ -96,7 +96,6 @@ def test_memory_bank_update_follows_formula():
     np.testing.assert_allclose(bank.numpy(), expected, rtol=1e-6)
 
 
-
 @pytest.mark.parametrize("compiled", [False, True])
 def test_bank_reads_taken_before_an_update_keep_the_old_rows(compiled):
     """Updates leave the bank out of copy-on-read mode (reads share its buffer), so an update
@@ -121,6 +120,7 @@ def test_bank_reads_taken_before_an_update_keep_the_old_rows(compiled):
         np.testing.assert_allclose(after.numpy(), expected, rtol=1e-6)
         np.testing.assert_allclose(bank.numpy(), expected, rtol=1e-6)
         expected = bank.numpy()  # bit-exact from here: the next read must equal it
+
 
 def test_exact_softmax_loss_and_gradient_match_numpy():
     from vvs_tf.objectives.instance_recognition import exact_softmax_loss

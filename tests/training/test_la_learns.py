@@ -34,5 +34,6 @@ def test_la_from_an_ir_warm_start_beats_the_untrained_network_on_knn(tmp_path):
     config = _on_large_world(la.get_config(), 2, tmp_path)
     config.train.warm_start = str(tmp_path / "ir")
     learnt = train(config, str(tmp_path / "la"))
+    print(f"kNN top-1: untrained {baseline['knn_top1']:.3f}, LA {learnt['knn_top1']:.3f}")
     assert learnt["epochs"] == 2 and learnt["close_neighbours"] > 1
     assert learnt["knn_top1"] > baseline["knn_top1"] + MARGIN, (learnt, baseline)

@@ -6,9 +6,9 @@ oneDNN's weight-gradient kernel is slow when there are many kernel weights per o
 took 121-137 ms where ``patches(x)^T @ dy`` took 21-28 ms, and the three such convolutions were a
 quarter of the whole 64-px training step; on 7x7 maps (224 px) the patch product is 1.6x faster.
 With few weights per position (early stages) oneDNN wins. benchmarks/conv_kernel_grad.py prints
-the table; every shape in it with at least ``MIN_WEIGHTS_PER_POSITION`` kernel weights per output
-position was faster with patches (1.1-6.3x), every shape below 3010 slower or even. The forward pass
-and the input gradient stay TensorFlow's own.
+the table: every shape in it with at least ``MIN_WEIGHTS_PER_POSITION`` kernel weights per output
+position was faster with patches (1.1-6.3x), those with 9216 went either way (0.8-1.2x), those
+with 3009 or fewer were slower or even. The forward pass and the input gradient stay TensorFlow's.
 """
 import vvs_tf  # noqa: F401
 
