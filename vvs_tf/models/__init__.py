@@ -11,14 +11,20 @@ def build_backbone(model_config, channels: int = 3, name: str = None):
         raise ValueError(f"unknown backbone kind {kind!r}; known: 'resnet'")
     mean, std = (resnet.IMAGENET_MEAN, resnet.IMAGENET_STD) if channels == 3 else (
         (0.5,) * channels, (0.25,) * channels)
-    kernel_grad = model_config.get("kernel_grad", "auto")
-    if kernel_grad == "auto":
-        import tensorflow as tf
-
-        kernel_grad = "native" if tf.config.list_physical_devices("GPU") else "patches"
     return resnet.build_resnet(
         depth=model_config.depth, width=model_config.width, input_size=model_config.input_size,
         channels=channels, mean=mean, std=std, name=name,
         sync_bn=model_config.get("sync_batchnorm", False),
-        patch_kernel_grad=kernel_grad == "patches",
+        patch_kernel_grad=uses_patch_kernel_grad(model_config),
     )
+
+
+def uses_patch_kernel_grad(model_config) -> bool:
+    """`model.kernel_grad`: "patches", "native", or "auto" (patches when no GPU is visible; older
+    workdirs without the field count as "auto")."""
+    kernel_grad = model_config.get("kernel_grad", "auto")
+    if kernel_grad == "auto":
+        import tensorflow as tf
+
+        return not tf.config.list_physical_devices("GPU")
+    return kernel_grad == "patches"

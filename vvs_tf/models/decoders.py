@@ -20,7 +20,7 @@ from keras import layers, ops
 from vvs_tf.models.readouts import BLOCKS_PER_STAGE
 from vvs_tf.models.resnet import LayerMaker, basic_block
 
-_MAKE = LayerMaker(sync_bn=False, patch_kernel_grad=False)  # decoders: single-device BN, native conv
+_NATIVE = LayerMaker(sync_bn=False, patch_kernel_grad=False)
 
 
 class Unpool2x(layers.Layer):
@@ -38,16 +38,16 @@ class Unpool2x(layers.Layer):
         return (b, None if h is None else 2 * h, None if w is None else 2 * w, c)
 
 
-def up_projection(x, filters: int, kernel_size: int, name: str):
+def up_projection(x, filters: int, kernel_size: int, name: str, make: LayerMaker = _NATIVE):
     """Laina et al.'s up-projection block: unpool 2x, residual conv branches, ReLU."""
     u = Unpool2x(name=f"{name}.unpool")(x)
-    y = _MAKE.conv(filters, kernel_size, 1, f"{name}.conv1")(u)
-    y = _MAKE.bn(f"{name}.bn1")(y)
+    y = make.conv(filters, kernel_size, 1, f"{name}.conv1")(u)
+    y = make.bn(f"{name}.bn1")(y)
     y = layers.ReLU(name=f"{name}.relu1")(y)
-    y = _MAKE.conv(filters, 3, 1, f"{name}.conv2")(y)
-    y = _MAKE.bn(f"{name}.bn2")(y)
-    s = _MAKE.conv(filters, kernel_size, 1, f"{name}.projection")(u)
-    s = _MAKE.bn(f"{name}.projection_bn")(s)
+    y = make.conv(filters, 3, 1, f"{name}.conv2")(y)
+    y = make.bn(f"{name}.bn2")(y)
+    s = make.conv(filters, kernel_size, 1, f"{name}.projection")(u)
+    s = make.bn(f"{name}.projection_bn")(s)
     return layers.ReLU(name=name)(layers.Add(name=f"{name}.add")([y, s]))
 
 
@@ -71,8 +71,8 @@ def up_projection_decoder(
     if kernel_size < 1 or min(filters) < 1:
         raise ValueError(f"kernel_size and filters must be positive, got {kernel_size}, {filters}")
     inputs = keras.Input((None, None, in_channels), name="features")
-    x = _MAKE.conv(int(filters[0]), 1, 1, "reduce")(inputs)
-    x = _MAKE.bn("reduce_bn")(x)
+    x = _NATIVE.conv(int(filters[0]), 1, 1, "reduce")(inputs)
+    x = _NATIVE.bn("reduce_bn")(x)
     for i, f in enumerate(filters):
         x = up_projection(x, int(f), kernel_size, f"up{i + 1}")
     x = layers.Conv2D(out_channels, 3, padding="same", name="output_conv")(x)
@@ -84,13 +84,15 @@ def up_projection_decoder(
 
 def mirrored_resnet_decoder(
     code_dim: int, image_size: int, width: int = 64, depth: int = 18, out_channels: int = 3,
-    name: str = "mirrored_resnet_decoder",
+    name: str = "mirrored_resnet_decoder", patch_kernel_grad: bool = False,
 ) -> keras.Model:
     """A code vector -> an image [B, S, S, out_channels]: the ResNet encoder run backwards.
 
     dense(code -> (S/32)^2 x 8*width) -> BN-ReLU -> stages 4..1 mirrored (basic blocks, the strided
     one replaced by an up-projection to the previous width) -> up-projection (mirror of the max
     pool) -> unpool + 7x7 conv to ``out_channels`` (mirror of the stem), linear output.
+    ``patch_kernel_grad`` as for the backbone (models/conv.py): the mirrored last stage has the
+    same tiny maps and wide kernels.
     """
     if depth not in BLOCKS_PER_STAGE or depth >= 50:
         raise ValueError(f"mirrored_resnet_decoder mirrors basic-block ResNets (18, 34), got depth {depth}")
@@ -102,16 +104,17 @@ def mirrored_resnet_decoder(
     inputs = keras.Input((code_dim,), name="code")
     x = layers.Dense(side * side * top, name="project")(inputs)
     x = layers.Reshape((side, side, top), name="unflatten")(x)
-    x = _MAKE.bn("project_bn")(x)
+    make = LayerMaker(sync_bn=False, patch_kernel_grad=patch_kernel_grad)
+    x = make.bn("project_bn")(x)
     x = layers.ReLU(name="project_relu")(x)
     for stage in reversed(range(4)):
         for block in reversed(range(BLOCKS_PER_STAGE[depth][stage])):
             block_name = f"mirror.layer{stage + 1}.{block}"
             if stage > 0 and block == 0:
-                x = up_projection(x, width * 2 ** (stage - 1), 3, block_name)
+                x = up_projection(x, width * 2 ** (stage - 1), 3, block_name, make)
             else:
-                x = basic_block(x, width * 2**stage, 1, block_name, _MAKE)
-    x = up_projection(x, width, 3, "mirror.pool1")
+                x = basic_block(x, width * 2**stage, 1, block_name, make)
+    x = up_projection(x, width, 3, "mirror.pool1", make)
     x = Unpool2x(name="mirror.conv1.unpool")(x)
     x = layers.Conv2D(out_channels, 7, padding="same", name="mirror.conv1")(x)
     return keras.Model(inputs, _float32_output(x, "output"), name=name)

@@ -9,6 +9,7 @@ import vvs_tf  # noqa: F401
 import keras
 import tensorflow as tf
 
+from vvs_tf.models import uses_patch_kernel_grad
 from vvs_tf.models.decoders import mirrored_resnet_decoder
 from vvs_tf.objectives.base import Objective
 from vvs_tf.objectives.registry import register
@@ -37,7 +38,8 @@ class AutoEncoder(Objective):
         self.pool = keras.layers.GlobalAveragePooling2D()
         self.decoder = mirrored_resnet_decoder(
             int(cfg.code_dim), int(config.data.image_size), width=int(config.model.width),
-            depth=int(config.model.depth))
+            depth=int(config.model.depth),
+            patch_kernel_grad=uses_patch_kernel_grad(config.model))
 
     def encode(self, images, training=False):
         features = self.backbone(images, training=training)[self.backbone.readout_names[-1]]
