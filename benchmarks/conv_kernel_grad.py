@@ -4,8 +4,8 @@ vvs_tf.models.conv's patches^T @ upstream, on the feature maps of ResNet-18's st
     python benchmarks/conv_kernel_grad.py [--batch_size=128] [--repeats=11]
 
 Prints one row per shape with both median times, the kernel weights per output position, and
-whether models.conv uses the patch path for it (MIN_WEIGHTS_PER_POSITION); the rule was read off
-this table.
+whether models.conv's Conv2D takes the patch path for it (MIN_WEIGHTS_PER_POSITION); the rule
+was read off this table.
 """
 import time
 
@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from vvs_tf.models.conv import MIN_WEIGHTS_PER_POSITION, kernel_gradient_by_patches
+from vvs_tf.models.conv import Conv2D, kernel_gradient_by_patches
 
 FLAGS = flags.FLAGS
 
@@ -57,7 +57,8 @@ def main(argv):
         patches = median_ms(lambda x, dy: kernel_gradient_by_patches(
             x, dy, (k, k, cin, cout), (s, s), "SAME"), x, upstream, repeats=FLAGS.repeats)
         per_position = k * k * cin * cout // (out * out)
-        used = "yes" if per_position >= MIN_WEIGHTS_PER_POSITION else "no"
+        layer = Conv2D(cout, k, strides=s, padding="same", patch_kernel_grad=True)
+        used = "yes" if layer.uses_patch_gradient((batch, size, size, cin)) else "no"
         print(f"{f'{size}x{size}':>5} {cin:>4} {cout:>4} {k:>2} {s:>2} {native:>8.1f} {patches:>11.1f} "
               f"{native / patches:>8.2f}x {per_position:>12} {used:>5}", flush=True)
 

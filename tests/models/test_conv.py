@@ -85,31 +85,41 @@ def test_mixed_precision_gradient_reaches_the_float32_kernel():
         np.testing.assert_allclose(np.float32(g), np.float32(w), rtol=2e-2, atol=2e-2)
 
 
-def test_resnet_with_patch_gradients_trains_like_the_native_one():
-    """Same weights, same loss, same gradients; at 32 px and width 8 the 3x3 convolutions of
-    layer4 (1x1 maps, 18432-36864 weights per position) take patches, layer3's (2x2, 2304-9216)
-    and the 1x1 shortcuts (<= 2048) do not."""
-    rng = np.random.default_rng(3)
-    x = tf.constant(rng.random((4, 32, 32, 3), dtype=np.float32))
+def _native_and_patched(build, inputs, seed, select=lambda output: output):
+    """For patch_kernel_grad False, then True: (network, selected output, gradients of its sum of
+    squares), built from the same seed; and the names of the patched network's patch layers."""
     results = []
     for patched in (False, True):
-        keras.utils.set_random_seed(0)
-        net = build_resnet(18, width=8, input_size=32, patch_kernel_grad=patched)
+        keras.utils.set_random_seed(seed)
+        net = build(patched)
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(tf.square(net(x, training=True)["layer4.1"]))
-        results.append((net, loss, tape.gradient(loss, net.trainable_variables)))
-    (native, native_loss, native_grads), (patched, patched_loss, patched_grads) = results
-    patched_layers = {layer.name for layer in patched.layers
+            output = select(net(inputs, training=True))
+            loss = tf.reduce_sum(tf.square(output))
+        results.append((net, output, tape.gradient(loss, net.trainable_variables)))
+    patched_layers = {layer.name for layer in results[1][0].layers
                       if isinstance(layer, Conv2D) and layer.uses_patch_gradient(layer.input.shape)}
-    assert patched_layers == {f"layer4.{b}.conv{c}" for b in (0, 1) for c in (1, 2)}
-    np.testing.assert_allclose(patched_loss, native_loss, rtol=1e-6)
-    _assert_gradients_match(native.trainable_variables, native_grads, patched_grads)
+    return results, patched_layers
 
 
-def _assert_gradients_match(variables, want, got):
-    for variable, w, g in zip(variables, want, got):
+def _assert_same_outputs_and_gradients(results):
+    (native, want, native_grads), (_, got, patched_grads) = results
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    for variable, w, g in zip(native.trainable_variables, native_grads, patched_grads):
         scale = float(tf.reduce_max(tf.abs(w))) + 1e-12
         np.testing.assert_allclose(g / scale, w / scale, atol=1e-4, err_msg=variable.path)
+
+
+def test_resnet_with_patch_gradients_trains_like_the_native_one():
+    """Same weights, same output, same gradients; at 32 px and width 8 the 3x3 convolutions of
+    layer4 (1x1 maps, 18432-36864 weights per position) take patches, layer3's (2x2, 2304-9216)
+    and the 1x1 shortcuts (<= 2048) do not."""
+    x = tf.constant(np.random.default_rng(3).random((4, 32, 32, 3), dtype=np.float32))
+
+    results, patched_layers = _native_and_patched(
+        lambda patched: build_resnet(18, width=8, input_size=32, patch_kernel_grad=patched),
+        x, seed=0, select=lambda outputs: outputs["layer4.1"])
+    assert patched_layers == {f"layer4.{b}.conv{c}" for b in (0, 1) for c in (1, 2)}
+    _assert_same_outputs_and_gradients(results)
 
 
 def test_config_switch_reaches_the_backbone_and_bad_values_fail():
@@ -132,17 +142,8 @@ def test_mirrored_decoder_with_patch_gradients_matches_the_native_one():
     from vvs_tf.models.decoders import mirrored_resnet_decoder
 
     code = tf.constant(np.random.default_rng(5).normal(size=(4, 16)).astype(np.float32))
-    results = []
-    for patched in (False, True):
-        keras.utils.set_random_seed(1)
-        decoder = mirrored_resnet_decoder(16, 32, width=8, patch_kernel_grad=patched)
-        with tf.GradientTape() as tape:
-            image = decoder(code, training=True)
-            loss = tf.reduce_sum(tf.square(image))
-        results.append((decoder, image, tape.gradient(loss, decoder.trainable_variables)))
-    (native, native_image, native_grads), (patched, patched_image, patched_grads) = results
-    assert {layer.name for layer in patched.layers if isinstance(layer, Conv2D)
-            and layer.uses_patch_gradient(layer.input.shape)} == {
-        "mirror.layer4.1.conv1", "mirror.layer4.1.conv2"}
-    np.testing.assert_allclose(patched_image, native_image, rtol=1e-5, atol=1e-5)
-    _assert_gradients_match(native.trainable_variables, native_grads, patched_grads)
+    results, patched_layers = _native_and_patched(
+        lambda patched: mirrored_resnet_decoder(16, 32, width=8, patch_kernel_grad=patched),
+        code, seed=1)
+    assert patched_layers == {"mirror.layer4.1.conv1", "mirror.layer4.1.conv2"}
+    _assert_same_outputs_and_gradients(results)
