@@ -9,6 +9,13 @@ With few weights per position (early stages) oneDNN wins. benchmarks/conv_kernel
 the table: every shape in it with at least ``MIN_WEIGHTS_PER_POSITION`` kernel weights per output
 position was faster with patches (1.1-6.3x), those with 9216 went either way (0.8-1.2x), those
 with 3009 or fewer were slower or even. The forward pass and the input gradient stay TensorFlow's.
+
+Strided 1x1 kernels with few input channels take the patch gradient always, for correctness:
+oneDNN's weight gradient for them (NHWC, stride > 1, fewer input channels than its channel block:
+8 with AVX2, 16 with AVX-512) writes past its workspace and returns wrong values or hangs (oneDNN
+issue #6035, open). Here, batch 32 of 32x32x4 maps into 8 channels at stride 2 came back with
+relative errors of 0.6-1.0 against NumPy; 8 or more input channels were exact on AVX2. Only
+width-reduced networks have such layers (a ResNet-18's narrowest downsample has 64 channels).
 """
 import vvs_tf  # noqa: F401
 
@@ -17,6 +24,7 @@ import tensorflow as tf
 from keras import layers
 
 MIN_WEIGHTS_PER_POSITION = 16384  # kh*kw*cin*cout / (output height * width) that takes patches
+ONEDNN_MAX_CHANNEL_BLOCK = 16  # strided 1x1 kernels with fewer input channels: see module doc
 
 
 def kernel_gradient_by_patches(inputs, upstream, kernel_shape, strides, padding):
@@ -26,8 +34,11 @@ def kernel_gradient_by_patches(inputs, upstream, kernel_shape, strides, padding)
     kernel's first three axes, and pads "SAME" windows exactly as the convolution does.
     """
     kh, kw, cin, cout = kernel_shape
-    patches = tf.image.extract_patches(
-        inputs, [1, kh, kw, 1], [1, strides[0], strides[1], 1], [1, 1, 1, 1], padding)
+    if kh == kw == 1:  # no window and, with either padding, no border: a strided slice
+        patches = inputs[:, ::strides[0], ::strides[1], :]
+    else:
+        patches = tf.image.extract_patches(
+            inputs, [1, kh, kw, 1], [1, strides[0], strides[1], 1], [1, 1, 1, 1], padding)
     gradient = tf.matmul(tf.reshape(patches, [-1, kh * kw * cin]),
                          tf.reshape(upstream, [-1, cout]), transpose_a=True)
     return tf.reshape(gradient, kernel_shape)
@@ -53,17 +64,21 @@ def conv2d_with_patch_kernel_grad(inputs, kernel, strides, padding):
 @keras.saving.register_keras_serializable(package="vvs_tf")
 class Conv2D(layers.Conv2D):
     """keras.layers.Conv2D with ``patch_kernel_grad``: where the kernel is large for the (static)
-    output map (see module doc), its gradient comes from kernel_gradient_by_patches. Same weights,
-    outputs and checkpoints."""
+    output map (see module doc), its gradient comes from kernel_gradient_by_patches. Strided 1x1
+    kernels with fewer than ONEDNN_MAX_CHANNEL_BLOCK input channels take it with the switch off
+    too (oneDNN computes theirs wrong). Same weights, outputs and checkpoints."""
 
     def __init__(self, *args, patch_kernel_grad: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.patch_kernel_grad = bool(patch_kernel_grad)
 
     def uses_patch_gradient(self, input_shape) -> bool:
-        if not self.patch_kernel_grad or self.data_format != "channels_last":
+        if self.data_format != "channels_last" or tuple(self.dilation_rate) != (1, 1):
             return False
-        if tuple(self.dilation_rate) != (1, 1):
+        if (tuple(self.kernel_size) == (1, 1) and max(self.strides) > 1
+                and input_shape[-1] < ONEDNN_MAX_CHANNEL_BLOCK):
+            return True
+        if not self.patch_kernel_grad:
             return False
         height, width = self.compute_output_shape(input_shape)[1:3]
         if height is None or width is None:
