@@ -66,7 +66,8 @@ class LocalAggregation(InstanceRecognition):
 
     def compute_loss(self, batch, training=True):
         embeddings = self.embed(batch["image"], training=training)
-        logits = tf.matmul(embeddings, self.memory_bank, transpose_b=True) / self.tau
+        # 1/tau scales the [B, D] embeddings, not the [B, N] logits: one pass fewer each way.
+        logits = tf.matmul(embeddings / self.tau, self.memory_bank, transpose_b=True)
         loss, close_count = local_aggregation_loss(
             logits, self.background_k, self.cluster_labels, tf.cast(batch["index"], tf.int64),
             dynamic_shapes=not self.uses_xla)
