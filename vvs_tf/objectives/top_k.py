@@ -24,6 +24,7 @@ import tensorflow as tf
 
 SAMPLE_STRIDE = 16
 SLACK = 1.3  # expected scores above the bound / k; the bound misses with probability ~1e-6 a row
+WHERE_BLOCKS = 2  # the CPU threads that compact the candidates (see _where_by_row_blocks)
 MIN_WIDTH_RATIO = 16  # below N / k = 16 a full top_k is as cheap as sampling and compacting
 
 
@@ -48,7 +49,7 @@ def _select(scores, k, dynamic_shapes):
     sample_k = int(np.ceil(k / SAMPLE_STRIDE * SLACK)) + 16
     bound = tf.reduce_min(tf.math.top_k(scores[:, ::SAMPLE_STRIDE], sample_k, sorted=False).values,
                           axis=1, keepdims=True)
-    where = tf.where(scores >= bound)  # [M, 2] (row, column), row-major
+    where = _where_by_row_blocks(scores >= bound)  # [M, 2] (row, column), row-major
     # Row r's entries are where[splits[r]:splits[r + 1]]; a binary search, not a pass over [B, N].
     splits = tf.searchsorted(where[:, 0], tf.range(tf.shape(scores, tf.int64)[0] + 1))
 
@@ -59,6 +60,17 @@ def _select(scores, k, dynamic_shapes):
         return best.values, tf.gather(columns.to_tensor(), best.indices, batch_dims=1)
 
     return tf.cond(tf.reduce_min(splits[1:] - splits[:-1]) >= k, compacted, full)
+
+
+def _where_by_row_blocks(mask, blocks: int = WHERE_BLOCKS):
+    """tf.where(mask) for a [B, N] mask, as `blocks` independent row blocks: TensorFlow's Where
+    writes its indices on one thread, so the blocks run side by side."""
+    rows = mask.shape[0]
+    if rows is None or rows < 2 * blocks:
+        return tf.where(mask)
+    bounds = np.linspace(0, rows, blocks + 1).astype(int)
+    return tf.concat([tf.where(mask[lo:hi]) + tf.constant([lo, 0], tf.int64)
+                      for lo, hi in zip(bounds[:-1], bounds[1:])], axis=0)
 
 
 def _with_sparse_gradient(scores, values, ids):
