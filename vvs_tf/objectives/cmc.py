@@ -91,9 +91,6 @@ class CMC(InstanceRecognition):
             terms[name] = nce_loss(positive, noise, log_z, num)
         return terms["loss_l"] + terms["loss_ab"], terms, (v_l, v_ab)
 
-    def update_state(self, batch, embeddings):
+    def banks_and_vectors(self, embeddings):
         v_l, v_ab = embeddings
-        for bank, vectors in ((self.memory_bank, v_l), (self.ab_bank, v_ab)):
-            memory_bank.update_rows(bank, batch["index"], vectors, self.bank_momentum,
-                                    zero_copy_reads=not self.uses_xla)
-        memory_bank.scatter_values(self.bank_labels, batch["index"], batch["label"])
+        return ((self.memory_bank, v_l), (self.ab_bank, v_ab))

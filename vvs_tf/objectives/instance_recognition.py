@@ -110,7 +110,12 @@ class InstanceRecognition(Objective):
         loss = nce_loss(positive, noise, log_z, self.data_info.num_examples)
         return loss, {}, embeddings
 
+    def banks_and_vectors(self, embeddings):
+        """(bank, this step's vectors for it) pairs that update_state blends; CMC has two."""
+        return ((self.memory_bank, embeddings),)
+
     def update_state(self, batch, embeddings):
-        memory_bank.update_rows(self.memory_bank, batch["index"], embeddings, self.bank_momentum,
-                                zero_copy_reads=not self.uses_xla)
+        for bank, vectors in self.banks_and_vectors(embeddings):
+            memory_bank.update_rows(bank, batch["index"], vectors, self.bank_momentum,
+                                    zero_copy_reads=not self.uses_xla)
         memory_bank.scatter_values(self.bank_labels, batch["index"], batch["label"])
