@@ -95,6 +95,12 @@ def validate(c: ml_collections.ConfigDict) -> None:
                          f"render size data.world_image_size={c.data.world_image_size}")
 
 
+def steps_per_epoch(c: ml_collections.ConfigDict, num_examples: int) -> int:
+    """Optimizer steps in one epoch: `train.steps_per_epoch`, or one pass over the examples in
+    whole batches."""
+    return int(c.train.steps_per_epoch or num_examples // c.train.batch_size)
+
+
 def to_json(c: ml_collections.ConfigDict) -> str:
     return json.dumps(c.to_dict(), indent=2, sort_keys=True, default=list)
 

@@ -119,7 +119,7 @@ class Trainer:
         self.training_examples = (self.train_source if subset is None
                                   else sources.restrict(self.train_source, subset))
         examples = self.training_examples.num_examples
-        self.steps_per_epoch = config.train.steps_per_epoch or examples // config.train.batch_size
+        self.steps_per_epoch = config_lib.steps_per_epoch(config, examples)
         if self.steps_per_epoch < 1:
             raise ValueError(f"{examples} training examples make no batch of "
                              f"train.batch_size={config.train.batch_size}")
@@ -164,6 +164,7 @@ class Trainer:
             logging.info("resumed %s at epoch %d", self.workdir, start_epoch)
         elif self.config.train.warm_start:
             parts = checkpointing.warm_start(self.objective, self.config.train.warm_start)
+            self.objective.on_warm_start()
             logging.info("warm-started %s from %s", parts, self.config.train.warm_start)
         if not self.objective.trains or self.config.train.epochs == 0:
             self.state.save(0)

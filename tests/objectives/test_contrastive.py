@@ -103,8 +103,8 @@ def test_cross_replica_nt_xent_equals_one_device_loss_and_gradient():
     np.testing.assert_allclose(np.concatenate(unpack(grad_b)), full_grads[1].numpy(), atol=1e-5)
 
 
-# --- SimCLR and MoCo: two replicas = one device ---------------------------------------------
-NUM_EXAMPLES, GLOBAL_BATCH, SIZE = 16, 8, 32
+# --- Two-view objectives (SimCLR, MoCo, Mean Teacher): two replicas = one device ------------
+NUM_EXAMPLES, GLOBAL_BATCH, SIZE, CLASSES = 16, 8, 32, 4
 
 
 def _contrastive_config(method):
@@ -117,6 +117,8 @@ def _contrastive_config(method):
     if method == "moco":
         c.objective.queue_size = 4 * GLOBAL_BATCH
         c.objective.key_momentum = 0.9  # large enough EMA steps to see in three steps
+    if method == "mean_teacher":
+        c.objective.label_fraction = 0.5  # labelled and unlabelled images on both replicas
     return c
 
 
@@ -125,7 +127,7 @@ def _two_view_batches():
     base = rng.random((NUM_EXAMPLES, SIZE, SIZE, 3), dtype=np.float32)
     views = np.stack([base, np.clip(base + rng.normal(0, 0.05, base.shape), 0, 1)], 1)
     data = {"views": views.astype(np.float32), "index": np.arange(NUM_EXAMPLES),
-            "label": np.zeros(NUM_EXAMPLES, np.int32)}
+            "label": np.arange(NUM_EXAMPLES, dtype=np.int32) % CLASSES}
     return tf.data.Dataset.from_tensor_slices(data).batch(GLOBAL_BATCH, drop_remainder=True)
 
 
@@ -137,7 +139,7 @@ def _train_contrastive(method, strategy, steps=2):
 
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        objective = create_objective(_contrastive_config(method), DataInfo(NUM_EXAMPLES, 1, SIZE))
+        objective = create_objective(_contrastive_config(method), DataInfo(NUM_EXAMPLES, CLASSES, SIZE))
         optimizer = (LARS(0.05, momentum=0.9, trust_coefficient=0.01) if method == "simclr"
                      else keras.optimizers.SGD(0.1, momentum=0.9))
         objective.compile(optimizer=optimizer)
@@ -147,7 +149,7 @@ def _train_contrastive(method, strategy, steps=2):
 
 
 @pytest.mark.slow  # ~20-30 s each: ResNet-18 traced on one device and on two replicas
-@pytest.mark.parametrize("method", ["simclr", "moco"])
+@pytest.mark.parametrize("method", ["simclr", "moco", "mean_teacher"])
 def test_two_replicas_match_one_device(method):
     """Same global batch, same initial weights, two steps on one device and on two replicas.
 
@@ -157,7 +159,8 @@ def test_two_replicas_match_one_device(method):
     the other replica (SimCLR's 2N-2, MoCo's keys), gradients flowing back through the gather,
     the 1/replicas loss scaling, LARS on the summed gradient, MoCo's shuffled key encoder (the
     shuffle runs on two replicas only and must be undone exactly), its EMA and the order in which
-    the global batch's keys enter the queue.
+    the global batch's keys enter the queue; Mean Teacher's labelled cross-entropy (summed over
+    each replica's labelled images, divided by the global batch), consistency ramp and EMA.
 
     The global batch is 8 (16 images per forward pass on one device): at 32 images oneDNN picks
     a convolution algorithm whose gradients differ from Eigen's by ~1e-3 relative, which BN

@@ -53,6 +53,9 @@ class Objective(keras.Model):
     def update_state(self, batch, aux):
         """Updates non-gradient state after the optimizer step (default: none)."""
 
+    def on_warm_start(self):
+        """Re-derives state copied from warm-started parts (a momentum encoder; default: none)."""
+
     def embed(self, images, training=False):
         """Unit-norm embedding used by the kNN monitor: pooled last read-out by default."""
         features = self.backbone(images, training=training)[self.backbone.readout_names[-1]]

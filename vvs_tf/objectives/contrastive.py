@@ -73,7 +73,7 @@ def two_views(batch):
     views = batch.get("views")
     if views is None or views.shape.rank != 5 or views.shape[1] != 2:
         shape = None if views is None else views.shape
-        raise ValueError("contrastive objectives need batches with 'views' of shape [B,2,H,W,C] "
+        raise ValueError("two-view objectives need batches with 'views' of shape [B,2,H,W,C] "
                          f"(pipeline num_views=2); got views of shape {shape}")
     return views[:, 0], views[:, 1]
 

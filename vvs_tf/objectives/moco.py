@@ -5,7 +5,7 @@ import vvs_tf  # noqa: F401
 import tensorflow as tf
 
 from vvs_tf.models import build_backbone
-from vvs_tf.objectives import memory_bank
+from vvs_tf.objectives import ema, memory_bank
 from vvs_tf.objectives.base import Objective
 from vvs_tf.objectives.contrastive import info_nce_loss, queue_logits, replica_offset, two_views
 from vvs_tf.objectives.registry import register
@@ -17,12 +17,6 @@ def check_queue(queue_size: int, global_batch: int):
     if global_batch <= 0 or queue_size < global_batch or queue_size % global_batch:
         raise ValueError(f"objective.queue_size={queue_size} must be a positive multiple of the "
                          f"global batch train.batch_size={global_batch}")
-
-
-def momentum_update(targets, sources, momentum: float):
-    """target <- m * target + (1 - m) * source for every pair (the key encoder's EMA)."""
-    for target, source in zip(targets, sources):
-        target.assign(momentum * target + (1.0 - momentum) * source)
 
 
 def enqueue(queue: tf.Variable, pointer: tf.Variable, keys):
@@ -63,22 +57,21 @@ class MoCo(Objective):
         self.key_backbone = build_backbone(config.model, channels=self.backbone_channels,
                                            name="key_backbone")
         self.key_head = projection_head(self.key_backbone, config, "key_head")
-        for target, source in self._ema_pairs():
-            target.assign(source)
-        for variable in self.key_backbone.weights + self.key_head.weights:
-            variable.trainable = False  # follows the EMA; the optimizer never sees it
+        ema.start_copy(*self._encoders())
         self.queue = memory_bank.make_bank(int(cfg.queue_size), int(cfg.dim), config.seed + 1,
                                            name="key_queue")
         self.queue_pointer = memory_bank.make_state(0, "queue_pointer", tf.int64)
 
+    def _encoders(self):
+        """(key encoder, query encoder), each as [backbone, head]."""
+        return [self.key_backbone, self.key_head], [self.backbone, self.head]
+
     def _ema_pairs(self):
-        """(key weight, query weight) for the parameters; the key encoder's BN moving statistics
-        follow its own forward passes, as in MoCo."""
-        keys = self.key_backbone.weights + self.key_head.weights
-        queries = self.backbone.weights + self.head.weights
-        if [tuple(k.shape) for k in keys] != [tuple(q.shape) for q in queries]:
-            raise ValueError("the key encoder's weights do not mirror the query encoder's")
-        return [(k, q) for k, q in zip(keys, queries) if q.trainable]
+        """(key weight, query weight) for the parameters (vvs_tf.objectives.ema)."""
+        return ema.ema_pairs(*self._encoders())
+
+    def on_warm_start(self):
+        ema.start_copy(*self._encoders())
 
     def project(self, backbone, head, images, training):
         return head(backbone(images, training=training)[backbone.readout_names[-1]],
@@ -109,6 +102,5 @@ class MoCo(Objective):
         return loss, {"contrast_accuracy": accuracy}, tf.stop_gradient(all_keys)
 
     def update_state(self, batch, all_keys):
-        pairs = self._ema_pairs()
-        momentum_update([k for k, _ in pairs], [q for _, q in pairs], self.key_momentum)
+        ema.momentum_update(self._ema_pairs(), self.key_momentum)
         enqueue(self.queue, self.queue_pointer, all_keys)
