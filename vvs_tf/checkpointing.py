@@ -74,8 +74,10 @@ def _parts(objective, names):
     return {name: getattr(objective, name) for name in names if hasattr(objective, name)}
 
 
-def warm_start(objective, source_workdir: str, parts=("backbone", "head", "memory_bank")) -> list:
-    """Initialises `parts` of `objective` from another run's latest checkpoint (LA <- IR).
+def warm_start(objective, source_workdir: str,
+               parts=("backbone", "head", "memory_bank", "bank_labels")) -> list:
+    """Initialises `parts` of `objective` from another run's latest checkpoint (LA, LLP <- IR);
+    the bank's labels come along (LLP propagates the labelled rows' before its first step).
 
     Fails before training, naming the mismatch, when architectures or bank sizes differ.
     """
@@ -86,7 +88,8 @@ def warm_start(objective, source_workdir: str, parts=("backbone", "head", "memor
         raise ValueError(f"warm-start checkpoint in {source_workdir} was trained with model "
                          f"{theirs}, this run builds {ours}")
     present = _parts(objective, parts)
-    if "memory_bank" in present and source_info.num_examples != objective.data_info.num_examples:
+    rows_differ = source_info.num_examples != objective.data_info.num_examples
+    if rows_differ and {"memory_bank", "bank_labels"} & set(present):
         raise ValueError(f"warm-start memory bank in {source_workdir} has "
                          f"{source_info.num_examples} rows, this run's data has "
                          f"{objective.data_info.num_examples} examples")

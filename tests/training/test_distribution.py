@@ -37,6 +37,8 @@ def _config(method):
     c.model.width = 8
     c.model.sync_batchnorm = True  # global-batch BN statistics, as one device computes them
     c.objective.nce_k = 32  # IR trains with NCE and its fixed normaliser Z
+    if method == "llp":
+        c.objective.density_neighbours = 8
     if method == "la":
         c.objective.background_k = 16
         c.objective.num_clusterings = 2
@@ -61,6 +63,10 @@ def _train(method, strategy, steps=STEPS):
     if method == "la":
         labels = np.random.default_rng(1).integers(0, 4, (2, NUM_EXAMPLES))
         objective.cluster_labels.assign(labels)
+    if method == "llp":  # some examples without a pseudo-label, the others with a confidence
+        pseudo = np.random.default_rng(1).integers(-1, 4, NUM_EXAMPLES)
+        objective.pseudo_labels.assign(pseudo)
+        objective.confidence.assign(np.where(pseudo >= 0, 0.8, 0.0))
     objective.fit(_batches(), epochs=1, steps_per_epoch=steps, verbose=0)
     return objective
 
@@ -76,7 +82,7 @@ def float64_backbone():
     keras.mixed_precision.set_global_policy(previous_policy)
 
 
-@pytest.mark.parametrize("method", ["ir", "la"])
+@pytest.mark.parametrize("method", ["ir", "la", "llp"])
 def test_two_replicas_match_one_device(method, float64_backbone):
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(cpus) >= 2, "tests/conftest.py should have split the CPU into two logical devices"

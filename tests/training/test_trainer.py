@@ -101,7 +101,8 @@ def test_warm_start_copies_backbone_head_and_bank_and_rejects_other_architecture
     la = Trainer(tiny_config("la", epochs=1, **{"train.warm_start": str(tmp_path / "ir")}),
                  str(tmp_path / "la"))
     assert checkpointing.warm_start(la.objective, str(tmp_path / "ir")) == [
-        "backbone", "head", "memory_bank"]
+        "backbone", "bank_labels", "head", "memory_bank"]
+    np.testing.assert_array_equal(la.objective.bank_labels.numpy(), ir.objective.bank_labels.numpy())
     np.testing.assert_array_equal(la.objective.memory_bank.numpy(), ir.objective.memory_bank.numpy())
     for a, b in zip(la.objective.backbone.weights, ir.objective.backbone.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())

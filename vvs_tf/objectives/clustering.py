@@ -1,5 +1,6 @@
-"""k-means of memory banks with faiss (GPU index when faiss-gpu sees a GPU), shared by LA and
-DeepCluster, and the callback that re-clusters LA's bank at the start of every epoch."""
+"""faiss on memory banks (GPU indexes when faiss-gpu sees a GPU): k-means, shared by LA and
+DeepCluster, exact inner-product search (LLP's label propagation), and the callback that
+re-clusters LA's bank at the start of every epoch."""
 import concurrent.futures
 import time
 
@@ -35,6 +36,20 @@ def kmeans(data: np.ndarray, num_clusters: int, seed: int, iterations: int = 20,
     km.train(data)
     _, labels = km.index.search(data, 1)
     return labels[:, 0].astype(np.int64), km.centroids
+
+
+def inner_product_search(base: np.ndarray, queries: np.ndarray, k: int):
+    """The k rows of `base` with the largest inner product with each query, exactly (faiss'
+    IndexFlatIP): (scores [Q, k], row ids [Q, k]), best first."""
+    base = np.ascontiguousarray(base, dtype=np.float32)
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    if not 1 <= k <= len(base):
+        raise ValueError(f"cannot take the {k} best of {len(base)} rows")
+    index = faiss.IndexFlatIP(base.shape[1])
+    if faiss_gpu_available():
+        index = faiss.index_cpu_to_all_gpus(index)
+    index.add(base)
+    return index.search(queries, k)
 
 
 def multi_kmeans(data: np.ndarray, num_clusterings: int, num_clusters: int, seed: int,
