@@ -1,4 +1,5 @@
-"""Training throughput of every objective (images/s) and the cost of LA's clustering.
+"""Training throughput of every objective (images/s) and the cost of LA's clustering and LLP's
+label propagation.
 
     python benchmarks/train_throughput.py [--methods=la,ir,supervised] [--image_size=64]
         [--batch_size=128] [--bank_size=100000] [--steps=8] [--xla=both]
@@ -8,7 +9,8 @@ the same Objective.train_step that vvs-train uses; the first steps (tracing) are
 objectives are built first and then take turns step by step, and each reports its median step:
 on a shared machine, timing them one after another moved single rows by +-15% between runs.
 "supervised" is the bare backbone step (ResNet-18 + linear classifier) that the objectives'
-overhead is measured against. Clustering: H x k faiss k-means of a random bank.
+overhead is measured against. Clustering: H x k faiss k-means of a random bank. Propagation:
+LLP's round (density weights and 10 labelled neighbours of every row) on a random bank.
 """
 import importlib
 import os
@@ -37,6 +39,8 @@ def define_flags():
     flags.DEFINE_enum("xla", "both", ["off", "on", "both"], "jit_compile settings to time.")
     flags.DEFINE_list("clustering", ["100000", "10", "1000"], "N, H, k of the clustering timing; "
                       "empty to skip.")
+    flags.DEFINE_list("propagation", ["100000", "0.03"], "N and labelled fraction of the label "
+                      "propagation timing; empty to skip.")
 
 
 def method_config(method, image_size, width):
@@ -121,6 +125,19 @@ def time_clustering(n, h, k) -> float:
     return time.perf_counter() - start
 
 
+def time_propagation(n, fraction) -> float:
+    from vvs_tf.objectives.label_propagation import propagate_labels
+    from vvs_tf.objectives.memory_bank import random_unit_rows
+    from vvs_tf.objectives.supervised import labelled_subset
+
+    bank = random_unit_rows(n, 128, 0)
+    rows = labelled_subset(n, fraction, 0)
+    labels = np.random.default_rng(0).integers(0, 1000, len(rows))
+    start = time.perf_counter()
+    propagate_labels(bank, rows, labels, tau=0.07)
+    return time.perf_counter() - start
+
+
 def main(argv):
     del argv
     methods = FLAGS.methods or sorted(m for m, cls in OBJECTIVES.items() if cls.trains)
@@ -151,6 +168,10 @@ def main(argv):
         n, h, k = map(int, FLAGS.clustering)
         print(f"clustering {n} x 128 into {h} x {k} (faiss, 20 iterations): "
               f"{time_clustering(n, h, k):.1f} s")
+    if FLAGS.propagation:
+        n, fraction = int(FLAGS.propagation[0]), float(FLAGS.propagation[1])
+        print(f"label propagation over {n} x 128 from {fraction:.0%} labelled (faiss): "
+              f"{time_propagation(n, fraction):.1f} s")
 
 
 if __name__ == "__main__":
