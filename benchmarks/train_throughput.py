@@ -4,6 +4,7 @@ label propagation.
     python benchmarks/train_throughput.py [--methods=la,ir,supervised] [--image_size=64]
         [--batch_size=128] [--bank_size=100000] [--steps=8] [--xla=both]
 
+Video objectives (vie_ir, vie_la) run only when named, and their rows count clips/s.
 Each objective trains on one fixed in-memory batch (so the input pipeline is not measured) through
 the same Objective.train_step that vvs-train uses; the first steps (tracing) are discarded. All
 objectives are built first and then take turns step by step, and each reports its median step:
@@ -30,7 +31,8 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    flags.DEFINE_list("methods", None, "Objectives to time (default: all that train on images).")
+    flags.DEFINE_list("methods", None, "Objectives to time (default: all that train on images; "
+                      "video ones, e.g. vie_ir, on request: their rows are clips/s).")
     flags.DEFINE_integer("image_size", 64, "Input size.")
     flags.DEFINE_integer("batch_size", 128, "Global batch.")
     flags.DEFINE_integer("width", 64, "ResNet-18 width (64 = the paper's network).")
@@ -64,14 +66,17 @@ def patch_geometry(method, image_size) -> dict:
             for key in ("patch_size", "gap", "jitter") if key in tiny.objective}
 
 
-def fixed_batch(method_cls, batch_size, image_size, num_examples, seed=0):
+def fixed_batch(objective, batch_size, num_examples, seed=0):
+    """A batch of what `objective` reads: images, views or clips of its example shape."""
     rng = np.random.default_rng(seed)
-    shape = (batch_size, method_cls.num_views, image_size, image_size, 3)
+    example = objective.example_shape()
+    shape = (batch_size, objective.num_views, *example)
     images = rng.random(shape, dtype=np.float32)
     batch = {"label": rng.integers(0, 8, batch_size).astype(np.int32),
              "index": rng.choice(num_examples, batch_size, replace=False).astype(np.int64),
-             "depth": rng.random((batch_size, image_size, image_size), dtype=np.float32)}
-    batch.update({"image": images[:, 0]} if method_cls.num_views == 1 else {"views": images})
+             "depth": rng.random((batch_size, *example[-3:-1]), dtype=np.float32)}
+    batch.update({objective.input_key: images[:, 0]} if objective.num_views == 1
+                 else {"views": images})
     return batch
 
 
@@ -87,8 +92,7 @@ class StepTimer:
             config, DataInfo(args["bank_size"], 8, args["image_size"]))
         self.objective.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                                jit_compile=jit)
-        batch = fixed_batch(type(self.objective), args["batch_size"], args["image_size"],
-                            args["bank_size"])
+        batch = fixed_batch(self.objective, args["batch_size"], args["bank_size"])
         if hasattr(self.objective, "cluster_labels"):  # realistic neighbourhoods for LA
             self.objective.cluster_labels.assign(np.random.default_rng(0).integers(
                 0, self.objective.num_clusters, self.objective.cluster_labels.shape))
@@ -140,7 +144,8 @@ def time_propagation(n, fraction) -> float:
 
 def main(argv):
     del argv
-    methods = FLAGS.methods or sorted(m for m, cls in OBJECTIVES.items() if cls.trains)
+    methods = FLAGS.methods or sorted(m for m, cls in OBJECTIVES.items()
+                                      if cls.trains and cls.input_key == "image")
     if "supervised" in methods:  # the baseline first
         methods = ["supervised"] + [m for m in methods if m != "supervised"]
     settings = {"off": [False], "on": [True], "both": [False, True]}[FLAGS.xla]

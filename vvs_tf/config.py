@@ -28,6 +28,9 @@ def base_config(method: str) -> ml_collections.ConfigDict:
         strict=False,  # fail on corrupt images instead of skipping them
         autotune=False,  # tf.data model autotuning (see data.pipeline.make_dataset: epoch-end stalls)
     ))
+    from vvs_tf.objectives.registry import get_objective_class
+
+    objective_class = get_objective_class(method)
     c.model = ml_collections.ConfigDict(dict(
         kind="resnet", depth=18, width=64, input_size=224,
         sync_batchnorm=False,  # BN statistics over the global batch across replicas
@@ -36,9 +39,9 @@ def base_config(method: str) -> ml_collections.ConfigDict:
         # "native" (TensorFlow's), or "auto" (patches when no GPU is visible).
         kernel_grad="auto",
     ))
-    from vvs_tf.objectives.registry import get_objective_class
-
-    c.objective = ml_collections.ConfigDict(dict(get_objective_class(method).defaults))
+    c.model.update(objective_class.model_defaults)  # e.g. the video network of VIE
+    c.data.update(objective_class.data_defaults)
+    c.objective = ml_collections.ConfigDict(dict(objective_class.defaults))
     c.optimizer = ml_collections.ConfigDict(dict(
         name="sgd", lr=0.03, momentum=0.9, nesterov=False, weight_decay=1e-4,
         schedule="step",  # step | cosine | constant
@@ -71,6 +74,17 @@ def tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.model.input_size = 32
     c.train.batch_size = 64
     c.train.log_every_steps = 10
+    return c
+
+
+def tiny_video(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """tiny() for video objectives: 16-frame clips of the embedded world's video stream (115
+    training videos, 12 held out), 16 clips a batch, the exact softmax over the small bank."""
+    c = tiny(c)
+    c.data.source = "embedded_video"
+    c.data.shuffle_buffer = 128
+    c.train.batch_size = 16
+    c.objective.nce_k = 0  # NCE's 4096 noise rows would outnumber the videos
     return c
 
 

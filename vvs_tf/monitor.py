@@ -68,7 +68,7 @@ def embed_dataset(objective, dataset):
         embed = objective._eval_embed = tf.function(
             lambda images: objective.embed(images, training=False), reduce_retracing=True)
     for batch in dataset:
-        features.append(embed(batch["image"]).numpy())
+        features.append(embed(batch[objective.input_key]).numpy())
         labels.append(batch["label"].numpy())
     return np.concatenate(features), np.concatenate(labels)
 

@@ -64,6 +64,16 @@ def source_options(config, spec: str) -> dict:
         return dict(data_dir=data.data_dir or None)
     if kind in ("folder", "tfrecord"):
         return dict(strict=data.strict)
+    # Clip sources: windows as long as the video network's input (16 frames when no network says).
+    clips = dict(clip_length=int(config.model.get("frames", 16)),
+                 frame_stride=int(data.get("frame_stride", 1)))
+    if kind == "frames":
+        return dict(clips, strict=data.strict)
+    if kind == "embedded_video":
+        return dict(clips, num_videos=data.get("num_videos", 128),
+                    num_frames=data.get("video_frames", 24), image_size=data.world_image_size,
+                    seed=config.seed, validation_fraction=data.validation_fraction,
+                    cache_dir=data.cache_dir or None)
     return {}
 
 

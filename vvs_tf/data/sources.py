@@ -14,6 +14,7 @@ shuffling, so a memory bank can keep one row per example.
 - ``tfrecord:<glob>``     shards of ``tf.train.Example`` with JPEG bytes, label and index
                           (:func:`write_tfrecords` writes them);
 - ``frames:<metafile>``   folders of video frames (:mod:`vvs_tf.data.video`);
+- ``embedded_video``      the embedded world's video stream, rendered once into the cache;
 - ``depth_pairs:<root>``  RGB + depth pairs, ``<root>/rgb`` and ``<root>/depth`` (:mod:`vvs_tf.data.depth_pairs`).
 
 In ``folder``, ``tfrecord``, ``frames`` and ``depth_pairs`` paths the text ``{split}`` is replaced by the split name.
@@ -562,12 +563,16 @@ def open_source(spec: str, split: str = "train", **options) -> Source:
         from vvs_tf.data.video import open_frames
 
         return open_frames(arg, **options)
+    if kind == "embedded_video" and not arg:
+        from vvs_tf.data.video import open_embedded_video
+
+        return open_embedded_video(split, **options)
     if kind == "depth_pairs" and arg:
         from vvs_tf.data.depth_pairs import open_depth_pairs
 
         return open_depth_pairs(arg, **options)
-    raise ValueError(f"unknown data source {spec!r}: expected embedded, tfds:<name>, folder:<path>, "
-                     "tfrecord:<glob>, frames:<metafile> or depth_pairs:<root>")
+    raise ValueError(f"unknown data source {spec!r}: expected embedded, embedded_video, tfds:<name>, "
+                     "folder:<path>, tfrecord:<glob>, frames:<metafile> or depth_pairs:<root>")
 
 
 def restrict(source: Source, indices: np.ndarray, name: str | None = None) -> Source:

@@ -125,3 +125,57 @@ def open_frames(metafile: str, clip_length: int = 16, frame_stride: int = 1, num
                   num_classes=int(labels.max()) + 1 if num_classes is None else int(num_classes),
                   records=records, decode=decode, element="clip", strict=strict, min_size=min_size,
                   skipped=skipped)
+
+
+def cache_root() -> str:
+    """$VVS_TF_CACHE, default ~/.cache/vvs_tf (shared with the activation and world caches)."""
+    return os.environ.get("VVS_TF_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "vvs_tf"))
+
+
+def open_embedded_video(split: str = "train", num_videos: int = 128, num_frames: int = 24,
+                        image_size: int = 40, seed: int = 0, validation_fraction: float = 0.1,
+                        cache_dir: str | None = None, clip_length: int = 16,
+                        frame_stride: int = 1) -> Source:
+    """The embedded world's video stream as a clip source, rendered once into
+    ``<cache_dir or $VVS_TF_CACHE>/embedded_video/<key>/`` (frame folders and a metafile per split,
+    the layout of ``frames:<metafile>``). Every round(1 / validation_fraction)-th video is held out
+    for validation; indices count videos within the split."""
+    import hashlib
+    import json
+    import shutil
+    import tempfile
+
+    from vvs_tf.data.world import CATEGORIES
+    from vvs_tf.data.world.video import write_video_stream
+
+    if split not in ("train", "validation"):
+        raise ValueError(f"embedded_video has splits 'train' and 'validation', not {split!r}")
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    key = dict(num_videos=num_videos, num_frames=num_frames, image_size=image_size, seed=seed,
+               validation_fraction=validation_fraction)
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    parent = os.path.join(cache_dir or cache_root(), "embedded_video")
+    root = os.path.join(parent, digest)
+    if not os.path.isfile(os.path.join(root, "validation.txt")):
+        os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(dir=parent, prefix=".partial-")
+        try:
+            with open(write_video_stream(tmp, num_videos, num_frames, image_size, seed)) as f:
+                lines = [line for line in f if line.strip()]
+            every = max(2, round(1.0 / validation_fraction))
+            held_out = [v % every == every - 1 for v in range(len(lines))]
+            for name, wanted in (("train.txt", False), ("validation.txt", True)):
+                with open(os.path.join(tmp, name), "w") as f:
+                    f.writelines(line for line, out in zip(lines, held_out) if out == wanted)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        try:
+            os.replace(tmp, root)  # atomic: a reader never sees a half-written stream
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not os.path.isfile(os.path.join(root, "validation.txt")):  # not another writer's
+                raise
+    return open_frames(os.path.join(root, f"{split}.txt"), clip_length=clip_length,
+                       frame_stride=frame_stride, num_classes=len(CATEGORIES))

@@ -1,7 +1,7 @@
 """Activation models and streamed, disk-cached extraction of their layer activations.
 
 An activation model (docs/CONTRACTS.md) has `.layers`, `.input_shape` ((H, W, C), H or W may be
-None), `.identifier` (a string that changes when the weights change) and
+None; (T, H, W, C) for a video model, shown each image repeated T times), `.identifier` (a string that changes when the weights change) and
 `__call__(images float32 [B, H, W, 3] in [0, 1], layers=None) -> {layer: float32 array}`.
 Three kinds exist: a live Keras model whose outputs are a dict of layers, a SavedModel with an
 `activations` signature (written by vvs-export), and a TF Serving endpoint (vvs_tf.serving.client).
@@ -30,10 +30,12 @@ from vvs_tf.evaluate.reduction import PCA, spatial_mean
 log = logging.getLogger(__name__)
 
 
-def _as_images(images):
+def _as_images(images, frames: bool = False):
+    """float32 images [B, H, W, 3] (clips [B, T, H, W, 3] with `frames`), or a clear error."""
     images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"images must be float32 [B, H, W, 3] in [0, 1], got shape {images.shape}")
+    if images.ndim != 4 + frames or images.shape[-1] != 3:
+        expected = "[B, T, H, W, 3]" if frames else "[B, H, W, 3]"
+        raise ValueError(f"images must be float32 {expected} in [0, 1], got shape {images.shape}")
     return images
 
 
@@ -98,7 +100,7 @@ class KerasActivationModel:
 
     def __call__(self, images, layers=None):
         layers = _select_layers(self.layers, layers)
-        images = _as_images(images)
+        images = _as_images(images, frames=len(self.input_shape) == 4)
         submodel = self._submodel(layers)
         outputs = (submodel or self.model)(tf.constant(images), training=False)
         missing = [k for k in layers if k not in outputs]
@@ -165,7 +167,8 @@ class SavedModelActivationModel:
 
     def __call__(self, images, layers=None):
         layers = _select_layers(self.layers, layers)
-        outputs = self._signature(images=tf.constant(_as_images(images)))
+        outputs = self._signature(
+            images=tf.constant(_as_images(images, frames=len(self.input_shape) == 4)))
         return {k: np.asarray(outputs[self._keys[k]], dtype=np.float32) for k in layers}
 
 
@@ -328,6 +331,17 @@ def _reduce_spec(reduce, layer):
     return spec
 
 
+def _as_model_input(model, images):
+    """Images [B, H, W, C] as the model takes them: a video model (input (T, H, W, C)) sees each
+    image repeated T times, as the paper shows static stimuli to its video networks."""
+    shape = tuple(getattr(model, "input_shape", ()))
+    if len(shape) != 4:
+        return images
+    if shape[0] is None:
+        raise ValueError(f"a video model needs a fixed clip length to show images, got {shape}")
+    return np.repeat(np.asarray(images)[:, None], shape[0], axis=1)
+
+
 def _check_input(model, batch):
     expected = tuple(getattr(model, "input_shape", (None, None, 3)))
     got = batch.shape[1:]
@@ -426,13 +440,14 @@ def _outputs_in_order(model, images, layers, batch_size, preprocess, in_flight):
     if first is None:
         return
     positions, batch = first
-    batch = preprocess(batch)
+    batch = _as_model_input(model, preprocess(batch))
     _check_input(model, batch)
     yield positions, model(batch, layers=layers)
     with concurrent.futures.ThreadPoolExecutor(in_flight, thread_name_prefix="vvs-extract") as pool:
         pending = collections.deque()
         for positions, batch in batches:
-            pending.append((positions, pool.submit(model, preprocess(batch), layers=layers)))
+            pending.append((positions, pool.submit(
+                model, _as_model_input(model, preprocess(batch)), layers=layers)))
             if len(pending) == in_flight:
                 positions, outputs = pending.popleft()
                 yield positions, outputs.result()

@@ -3,12 +3,13 @@ from vvs_tf.models.readouts import READOUT_LAYERS, readout_layers  # noqa: F401
 
 
 def build_backbone(model_config, channels: int = 3, name: str = None):
-    """The backbone a config asks for (`model.kind`, depth, width, input_size)."""
+    """The backbone a config asks for (`model.kind`, depth, width, input_size; `frames` for the
+    video network "resnet3d")."""
     from vvs_tf.models import resnet
 
     kind = model_config.get("kind", "resnet")
-    if kind != "resnet":
-        raise ValueError(f"unknown backbone kind {kind!r}; known: 'resnet'")
+    if kind not in ("resnet", "resnet3d"):
+        raise ValueError(f"unknown backbone kind {kind!r}; known: 'resnet', 'resnet3d'")
     mean, std = (resnet.IMAGENET_MEAN, resnet.IMAGENET_STD) if channels == 3 else (
         (0.5,) * channels, (0.25,) * channels)
     return resnet.build_resnet(
@@ -16,6 +17,7 @@ def build_backbone(model_config, channels: int = 3, name: str = None):
         channels=channels, mean=mean, std=std, name=name,
         sync_bn=model_config.get("sync_batchnorm", False),
         patch_kernel_grad=uses_patch_kernel_grad(model_config),
+        frames=int(model_config.frames) if kind == "resnet3d" else None,
     )
 
 

@@ -20,24 +20,32 @@ _BN = dict(momentum=0.9, epsilon=1e-5)
 
 
 class LayerMaker:
-    """Builds the convolutions and BatchNorms of one network with its options."""
+    """Builds the convolutions and BatchNorms of one network with its options; `dims=3` makes the
+    video network's (kernel k and stride s mean k x k x k and s x s x s unless given per axis)."""
 
-    def __init__(self, sync_bn: bool, patch_kernel_grad: bool):
+    def __init__(self, sync_bn: bool, patch_kernel_grad: bool, dims: int = 2):
         self.sync_bn = sync_bn
         self.patch_kernel_grad = patch_kernel_grad
+        self.dims = dims
 
     def bn(self, name):
         return BatchNormalization(**_BN, synchronized=self.sync_bn, name=name)
 
     def conv(self, filters, kernel, stride, name):
-        return Conv2D(
-            filters, kernel, strides=stride, padding="same", use_bias=False,
+        options = dict(
+            strides=stride, padding="same", use_bias=False,
             # A fresh initializer per layer: its seed is drawn after keras.utils.set_random_seed,
             # so the same config seed gives the same weights in any process.
             kernel_initializer=keras.initializers.VarianceScaling(
                 2.0, mode="fan_out", distribution="untruncated_normal"),
-            name=name, patch_kernel_grad=self.patch_kernel_grad,
-        )
+            name=name)
+        if self.dims == 3:
+            return layers.Conv3D(filters, kernel, **options)
+        return Conv2D(filters, kernel, patch_kernel_grad=self.patch_kernel_grad, **options)
+
+    def max_pool(self, name):
+        pool = layers.MaxPooling3D if self.dims == 3 else layers.MaxPooling2D
+        return pool(3, 2, padding="same", name=name)
 
 
 def basic_block(x, filters, stride, name, make: LayerMaker):
@@ -79,6 +87,7 @@ def build_resnet(
     name: str = None,
     sync_bn: bool = False,
     patch_kernel_grad: bool = False,
+    frames: int = None,
 ) -> keras.Model:
     """A ResNet whose call returns the dict of its read-out activations.
 
@@ -93,6 +102,9 @@ def build_resnet(
         compute them) instead of per replica.
       patch_kernel_grad: kernel gradients of convolutions with many weights per output position
         as one matmul of input patches (faster than oneDNN's on CPU; see models/conv.py).
+      frames: clip length of the video network (REFERENCE.md: 3-D convolutions throughout, a
+        7x7x7 stem with temporal stride 1, a 3x3x3/2 max pool, blocks striding time as space);
+        its read-outs are 5-D [B, T', H', W', C]. None: the image network.
     """
     if width < 1:
         raise ValueError(f"ResNet width must be positive, got {width}")
@@ -100,20 +112,24 @@ def build_resnet(
         raise ValueError(f"mean/std need {channels} values, got {len(mean)} and {len(std)}")
     names = readout_layers(depth)
     block_fn = bottleneck_block if depth >= 50 else basic_block
-    inputs = keras.Input((input_size, input_size, channels), name="images")
+    if frames is not None and frames < 1:
+        raise ValueError(f"a video ResNet needs frames >= 1, got {frames}")
+    video = frames is not None
+    spatial = (input_size, input_size, channels)
+    inputs = keras.Input((frames, *spatial) if video else spatial, name="clips" if video else "images")
     x = layers.Normalization(mean=list(mean), variance=[s * s for s in std], name="normalize")(inputs)
-    make = LayerMaker(sync_bn, patch_kernel_grad)
-    x = make.conv(width, 7, 2, "conv1.conv")(x)
+    make = LayerMaker(sync_bn, patch_kernel_grad, dims=3 if video else 2)
+    x = make.conv(width, 7, (1, 2, 2) if video else 2, "conv1.conv")(x)
     x = make.bn("conv1.bn")(x)
     outputs = {"conv1": layers.ReLU(name="conv1")(x)}
-    x = outputs["pool1"] = layers.MaxPooling2D(3, 2, padding="same", name="pool1")(outputs["conv1"])
+    x = outputs["pool1"] = make.max_pool("pool1")(outputs["conv1"])
     for stage, count in enumerate(BLOCKS_PER_STAGE[depth]):
         for block in range(count):
             stride = 2 if stage > 0 and block == 0 else 1
             block_name = f"layer{stage + 1}.{block}"
             x = outputs[block_name] = block_fn(x, width * 2**stage, stride, block_name, make)
     assert tuple(outputs) == names
-    model = keras.Model(inputs, outputs, name=name or f"resnet{depth}")
+    model = keras.Model(inputs, outputs, name=name or f"resnet{depth}{'_3d' if video else ''}")
     model.readout_names = names  # in network order (Keras sorts dict outputs by key)
     return model
 

@@ -36,6 +36,9 @@ class Objective(keras.Model):
     defaults = {}  # the `objective` block of base_config(method): the method's own hyperparameters
     backbone_channels = 3  # input channels of the backbone (1 for an L-channel network)
     scalar_names = ()  # extra scalars compute_loss returns, averaged per epoch like the loss
+    input_key = "image"  # the batch entry the backbone reads ("clip" for video objectives)
+    model_defaults = {}  # `model` fields the method sets in base_config (VIE: the video network)
+    data_defaults = {}  # `data` fields it adds there (VIE: the video stream's size)
 
     def __init__(self, backbone: keras.Model, config, data_info: DataInfo, **kwargs):
         super().__init__(name=kwargs.pop("name", config.method), **kwargs)
@@ -56,9 +59,14 @@ class Objective(keras.Model):
     def on_warm_start(self):
         """Re-derives state copied from warm-started parts (a momentum encoder; default: none)."""
 
+    def last_readout(self, inputs, training=False):
+        """The backbone's last read-out [B, H, W, C], which heads pool (video objectives average
+        their backbone's over time)."""
+        return self.backbone(inputs, training=training)[self.backbone.readout_names[-1]]
+
     def embed(self, images, training=False):
         """Unit-norm embedding used by the kNN monitor: pooled last read-out by default."""
-        features = self.backbone(images, training=training)[self.backbone.readout_names[-1]]
+        features = self.last_readout(images, training=training)
         return tf.math.l2_normalize(tf.reduce_mean(tf.cast(features, tf.float32), [1, 2]), -1)
 
     # --- shared machinery ----------------------------------------------------------------------

@@ -90,14 +90,13 @@ class InstanceRecognition(Objective):
         self.noise_samples = int(cfg.nce_k)
 
     def embed(self, images, training=False):
-        features = self.backbone(images, training=training)[self.backbone.readout_names[-1]]
-        return self.head(features, training=training)
+        return self.head(self.last_readout(images, training=training), training=training)
 
     def bank_logits(self, embeddings, rows):
         return tf.matmul(embeddings, tf.gather(self.memory_bank, rows), transpose_b=True) / self.tau
 
     def compute_loss(self, batch, training=True):
-        embeddings = self.embed(batch["image"], training=training)
+        embeddings = self.embed(batch[self.input_key], training=training)
         index = tf.cast(batch["index"], tf.int64)
         if self.noise_samples == 0:
             return exact_softmax_loss(embeddings, self.memory_bank, index, self.tau), {}, embeddings

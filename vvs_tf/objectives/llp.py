@@ -80,7 +80,7 @@ class LocalLabelPropagation(InstanceRecognition):
         return [LabelPropagationRound(self)]
 
     def compute_loss(self, batch, training=True):
-        features = self.backbone(batch["image"], training=training)[self.backbone.readout_names[-1]]
+        features = self.last_readout(batch[self.input_key], training=training)
         embeddings = self.head(features, training=training)
         logits = tf.matmul(embeddings / self.tau, self.memory_bank, transpose_b=True)
         index = tf.cast(batch["index"], tf.int64)

@@ -65,7 +65,7 @@ class LocalAggregation(InstanceRecognition):
             np.zeros((self.num_clusterings, data_info.num_examples), np.int32), "cluster_labels")
 
     def compute_loss(self, batch, training=True):
-        embeddings = self.embed(batch["image"], training=training)
+        embeddings = self.embed(batch[self.input_key], training=training)
         # 1/tau scales the [B, D] embeddings, not the [B, N] logits: one pass fewer each way.
         logits = tf.matmul(embeddings / self.tau, self.memory_bank, transpose_b=True)
         loss, close_count = local_aggregation_loss(
