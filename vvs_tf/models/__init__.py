@@ -4,12 +4,18 @@ from vvs_tf.models.readouts import READOUT_LAYERS, readout_layers  # noqa: F401
 
 def build_backbone(model_config, channels: int = 3, name: str = None):
     """The backbone a config asks for (`model.kind`, depth, width, input_size; `frames` for the
-    video network "resnet3d")."""
+    video networks "resnet3d" and "prednet")."""
     from vvs_tf.models import resnet
 
     kind = model_config.get("kind", "resnet")
-    if kind not in ("resnet", "resnet3d"):
-        raise ValueError(f"unknown backbone kind {kind!r}; known: 'resnet', 'resnet3d'")
+    if kind not in ("resnet", "resnet3d", "prednet"):
+        raise ValueError(f"unknown backbone kind {kind!r}; known: 'resnet', 'resnet3d', 'prednet'")
+    if kind == "prednet":  # `depth` counts its modules
+        from vvs_tf.models.prednet import build_prednet
+
+        return build_prednet(width=model_config.width, modules=model_config.depth,
+                             frames=int(model_config.frames), input_size=model_config.input_size,
+                             name=name)
     mean, std = (resnet.IMAGENET_MEAN, resnet.IMAGENET_STD) if channels == 3 else (
         (0.5,) * channels, (0.25,) * channels)
     return resnet.build_resnet(

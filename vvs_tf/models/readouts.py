@@ -36,3 +36,17 @@ def readout_layers(depth: int = 18) -> tuple:
         for block in range(count)
     ]
     return ("conv1", "pool1", *blocks)
+
+
+def time_averaged(network):
+    """A video network (clips in, read-outs [B, T', H', W', C] out) with each read-out averaged
+    over time: how video models are evaluated (REFERENCE.md section 1)."""
+    import keras
+    import tensorflow as tf
+
+    outputs = {name: keras.layers.Lambda(lambda x: tf.reduce_mean(x, axis=1),
+                                         name=f"{name}.time_mean")(network.output[name])
+               for name in network.readout_names}
+    model = keras.Model(network.input, outputs, name=f"{network.name}_time_mean")
+    model.readout_names = network.readout_names
+    return model
