@@ -104,13 +104,23 @@ def warm_start(objective, source_workdir: str,
     return sorted(present)
 
 
-def restore_objective(workdir: str):
-    """Rebuilds a trained objective from its workdir (latest checkpoint); returns it and the config."""
+def saved_checkpoints(workdir: str) -> list:
+    """(finished epochs, path) of every checkpoint the run kept, oldest first."""
+    state = tf.train.get_checkpoint_state(os.path.join(workdir, CHECKPOINT_DIR))
+    paths = list(state.all_model_checkpoint_paths) if state is not None else []
+    if not paths:
+        raise FileNotFoundError(f"no checkpoint in {os.path.join(workdir, CHECKPOINT_DIR)}")
+    return sorted((int(path.rsplit("-", 1)[1]), path) for path in paths)
+
+
+def restore_objective(workdir: str, checkpoint: str = None):
+    """Rebuilds a trained objective from its workdir (the latest checkpoint, or `checkpoint`);
+    returns it and the config."""
     from vvs_tf.objectives.registry import create_objective
 
     config, data_info = read_run_description(workdir)
     objective = create_objective(config, data_info)
-    status = tf.train.Checkpoint(model=objective).restore(latest_checkpoint(workdir))
+    status = tf.train.Checkpoint(model=objective).restore(checkpoint or latest_checkpoint(workdir))
     status.expect_partial()
     status.assert_existing_objects_matched()
     return objective, config

@@ -1,1 +1,2 @@
-"""vvs_tf.analysis"""
+"""Analyses of trained networks (REFERENCE.md): embedding geometry, optimal stimuli, first-layer
+filters, orientation selectivity and developmental trajectories over checkpoints."""

@@ -331,7 +331,7 @@ def _reduce_spec(reduce, layer):
     return spec
 
 
-def _as_model_input(model, images):
+def as_model_input(model, images):
     """Images [B, H, W, C] as the model takes them: a video model (input (T, H, W, C)) sees each
     image repeated T times, as the paper shows static stimuli to its video networks."""
     shape = tuple(getattr(model, "input_shape", ()))
@@ -440,14 +440,14 @@ def _outputs_in_order(model, images, layers, batch_size, preprocess, in_flight):
     if first is None:
         return
     positions, batch = first
-    batch = _as_model_input(model, preprocess(batch))
+    batch = as_model_input(model, preprocess(batch))
     _check_input(model, batch)
     yield positions, model(batch, layers=layers)
     with concurrent.futures.ThreadPoolExecutor(in_flight, thread_name_prefix="vvs-extract") as pool:
         pending = collections.deque()
         for positions, batch in batches:
             pending.append((positions, pool.submit(
-                model, _as_model_input(model, preprocess(batch)), layers=layers)))
+                model, as_model_input(model, preprocess(batch)), layers=layers)))
             if len(pending) == in_flight:
                 positions, outputs = pending.popleft()
                 yield positions, outputs.result()
