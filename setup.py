@@ -38,6 +38,7 @@ setup(
             "vvs-eval=vvs_tf.evaluate.cli:run",
             "vvs-export=export.export:run",
             "vvs-serve=vvs_tf.serving.server:run",
+            "vvs-analyze=vvs_tf.analysis.cli:run",
             "vvs-main=vvs_tf.main:run",
         ]
     },
