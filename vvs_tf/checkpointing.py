@@ -76,8 +76,9 @@ def _parts(objective, names):
 
 def warm_start(objective, source_workdir: str,
                parts=("backbone", "head", "memory_bank", "bank_labels")) -> list:
-    """Initialises `parts` of `objective` from another run's latest checkpoint (LA, LLP <- IR);
-    the bank's labels come along (LLP propagates the labelled rows' before its first step).
+    """Initialises `parts` of `objective` from another run's latest checkpoint (LA, LLP <- IR).
+    The bank's labels come along, so LLP can propagate its labelled rows' labels before its
+    first step.
 
     Fails before training, naming the mismatch, when architectures or bank sizes differ.
     """
