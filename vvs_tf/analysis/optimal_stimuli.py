@@ -29,6 +29,7 @@ def spectrum_to_images(spectrum, scale):
     coefficients = tf.complex(spectrum[:, 0] * scale, spectrum[:, 1] * scale)
     size = scale.shape[0]
     pixels = tf.signal.irfft2d(coefficients, fft_length=[size, size])  # [B, 3, S, S]
+    # irfft2d divides by S^2; S / 4 brings unit-scale coefficients back to sigmoid inputs of O(1).
     return tf.sigmoid(tf.transpose(pixels, [0, 2, 3, 1]) * size / 4.0)
 
 

@@ -10,7 +10,11 @@ centred window otherwise; videos shorter than the window loop.
 from __future__ import annotations
 
 import glob as globlib
+import hashlib
+import json
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -140,11 +144,6 @@ def open_embedded_video(split: str = "train", num_videos: int = 128, num_frames:
     ``<cache_dir or $VVS_TF_CACHE>/embedded_video/<key>/`` (frame folders and a metafile per split,
     the layout of ``frames:<metafile>``). Every round(1 / validation_fraction)-th video is held out
     for validation; indices count videos within the split."""
-    import hashlib
-    import json
-    import shutil
-    import tempfile
-
     from vvs_tf.data.world import CATEGORIES
     from vvs_tf.data.world.video import write_video_stream
 

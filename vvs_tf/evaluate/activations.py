@@ -1,7 +1,8 @@
 """Activation models and streamed, disk-cached extraction of their layer activations.
 
 An activation model (docs/CONTRACTS.md) has `.layers`, `.input_shape` ((H, W, C), H or W may be
-None; (T, H, W, C) for a video model, shown each image repeated T times), `.identifier` (a string that changes when the weights change) and
+None; (T, H, W, C) for a video model, which `extract` shows each image repeated T times),
+`.identifier` (a string that changes when the weights change) and
 `__call__(images float32 [B, H, W, 3] in [0, 1], layers=None) -> {layer: float32 array}`.
 Three kinds exist: a live Keras model whose outputs are a dict of layers, a SavedModel with an
 `activations` signature (written by vvs-export), and a TF Serving endpoint (vvs_tf.serving.client).
