@@ -1,4 +1,4 @@
-"""PredNet on the embedded world's video stream: 10-frame clips at 32 px of 115 training videos,
+"""PredNet on the embedded world's video stream: 10-frame clips at 32 px of 116 training videos,
 4 modules of widths (3, 16, 32, 64), Adam 1e-3 without weight decay as the original."""
 from vvs_tf.config import base_config, tiny_video
 

@@ -1,4 +1,4 @@
-"""VIE-IR on the embedded world's video stream: 16-frame clips at 32 px of 115 training videos
+"""VIE-IR on the embedded world's video stream: 16-frame clips at 32 px of 116 training videos
 (24 frames each, 12 more held out), a width-16 3-D ResNet-18, one bank row per video."""
 from vvs_tf.config import base_config, tiny_video
 

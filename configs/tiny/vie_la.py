@@ -1,5 +1,5 @@
 """VIE-LA on the embedded world's video stream, warm-started from configs/tiny/vie_ir.py's workdir
-(--config.train.warm_start=runs/vie_ir): clusters and neighbours scaled to its 115 videos."""
+(--config.train.warm_start=runs/vie_ir): clusters and neighbours scaled to its 116 videos."""
 from vvs_tf.config import base_config, tiny_video
 
 
