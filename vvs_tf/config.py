@@ -78,7 +78,7 @@ def tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def tiny_video(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """tiny() for video objectives: clips of the embedded world's video stream (115 training
+    """tiny() for video objectives: clips of the embedded world's video stream (116 training
     videos of 24 frames, 12 held out), 16 clips a batch."""
     c = tiny(c)
     c.data.source = "embedded_video"
