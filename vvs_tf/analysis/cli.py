@@ -48,18 +48,11 @@ def _save_png(path, image):
     Image.fromarray(np.uint8(np.clip(image, 0, 1) * 255 + 0.5)).save(path)
 
 
-def _tile(images, pad=2):
-    count, h, w, _ = images.shape
-    grid = np.ones((h, count * (w + pad) - pad, 3))
-    for k, image in enumerate(images):
-        grid[:, k * (w + pad):k * (w + pad) + w] = image
-    return grid
-
-
 def run_analysis(f) -> dict:
     """The analysis the flags ask for, as a JSON-able dict (PNG side files written directly)."""
     from vvs_tf import checkpointing
     from vvs_tf.analysis import embedding, filters, optimal_stimuli, orientation, trajectories
+    from vvs_tf.analysis.grids import image_grid
     from vvs_tf.evaluate.activations import KerasActivationModel
 
     if f.analysis == "trajectory":
@@ -90,7 +83,8 @@ def run_analysis(f) -> dict:
         channels = [int(c) for c in f.channels]
         images, responses = optimal_stimuli.optimal_stimuli(network, layer, channels,
                                                             steps=f.steps, seed=f.seed)
-        _save_png(os.path.join(f.output, "optimal_stimuli.png"), _tile(images))
+        _save_png(os.path.join(f.output, "optimal_stimuli.png"),
+                  image_grid(images, columns=len(images), pad=2))
         return {"layer": layer, "channels": channels, "responses": responses.tolist()}
     if f.analysis == "orientation":
         layer = f.layer or names[0]

@@ -10,7 +10,8 @@ import vvs_tf  # noqa: F401
 
 import numpy as np
 
-from vvs_tf.objectives.clustering import inner_product_search
+from vvs_tf.analysis.grids import image_grid
+from vvs_tf.objectives.clustering import nearest_other_rows
 
 
 def _unit_rows(embeddings):
@@ -38,13 +39,7 @@ def neighbour_similarities(embeddings, depth: int, queries: int = None, seed: in
     if not 1 <= depth < len(x):
         raise ValueError(f"depth must be in [1, {len(x) - 1}] for {len(x)} rows, got {depth}")
     rows = _query_rows(len(x), queries, seed) if rows is None else np.asarray(rows, np.int64)
-    similarities, ids = inner_product_search(x, x[rows], depth + 1)
-    # Drop each query itself (the first hit, or the last one where a duplicate came first).
-    is_self = ids == rows[:, None]
-    drop = np.where(is_self.any(1), is_self.argmax(1), depth)
-    keep = np.ones(ids.shape, bool)
-    keep[np.arange(len(rows)), drop] = False
-    return rows, similarities[keep].reshape(len(rows), depth), ids[keep].reshape(len(rows), depth)
+    return (rows, *nearest_other_rows(x, rows, depth))
 
 
 def ranked_similarity_curve(embeddings, depth: int = None, queries: int = None, seed: int = 0):
@@ -89,14 +84,8 @@ def classical_mds(embeddings, dims: int = 2):
 
 
 def neighbour_grid(images, embeddings, query_rows, k: int = 8, pad: int = 2):
-    """An image [Q * (H + pad), (k + 1) * (W + pad), 3]: each query image followed by its k nearest
-    neighbours' images, one row per query."""
-    images = np.asarray(images)
+    """An image grid (analysis.grids.image_grid) with one row per query: the query image followed
+    by its k nearest neighbours' images."""
     rows, _, ids = neighbour_similarities(embeddings, k, rows=query_rows)
-    h, w = images.shape[1:3]
-    grid = np.ones((len(rows) * (h + pad), (k + 1) * (w + pad), 3), images.dtype)
-    for row, (query, neighbours) in enumerate(zip(rows, ids)):
-        for col, index in enumerate([query, *neighbours]):
-            grid[row * (h + pad):row * (h + pad) + h, col * (w + pad):col * (w + pad) + w] = (
-                images[index])
-    return grid
+    order = np.concatenate([rows[:, None], ids], axis=1).reshape(-1)
+    return image_grid(np.asarray(images)[order], columns=k + 1, pad=pad)

@@ -5,6 +5,8 @@ import vvs_tf  # noqa: F401
 
 import numpy as np
 
+from vvs_tf.analysis.grids import image_grid
+
 
 def _rgb_kernels(kernel) -> np.ndarray:
     """[kh, kw, 3, C] (a 3-D stem's [kt, kh, kw, 3, C]: its middle time slice) -> [C, kh, kw, 3]."""
@@ -20,15 +22,9 @@ def filter_grid(kernel, columns: int = 8, pad: int = 1) -> np.ndarray:
     """An RGB image of the filters, `columns` to a row, each scaled by its own largest absolute
     weight so that 0.5 is zero: [rows * (kh + pad) - pad, columns * (kw + pad) - pad, 3]."""
     filters = _rgb_kernels(kernel)
-    count, kh, kw, _ = filters.shape
-    rows = -(-count // columns)
-    grid = np.ones((rows * (kh + pad) - pad, columns * (kw + pad) - pad, 3))
-    peak = np.abs(filters).reshape(count, -1).max(axis=1)
-    for k, (tile, top) in enumerate(zip(filters, peak)):
-        r, c = divmod(k, columns)
-        grid[r * (kh + pad):r * (kh + pad) + kh, c * (kw + pad):c * (kw + pad) + kw] = (
-            0.5 + 0.5 * tile / (top if top > 0 else 1.0))
-    return grid
+    peak = np.abs(filters).reshape(len(filters), -1).max(axis=1)
+    scaled = 0.5 + 0.5 * filters / np.where(peak > 0, peak, 1.0)[:, None, None, None]
+    return image_grid(scaled, columns, pad)
 
 
 def colour_opponency(kernel) -> np.ndarray:

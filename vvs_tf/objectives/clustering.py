@@ -52,6 +52,21 @@ def inner_product_search(base: np.ndarray, queries: np.ndarray, k: int):
     return index.search(queries, k)
 
 
+def nearest_other_rows(data: np.ndarray, rows, k: int):
+    """(similarities [Q, k], row ids [Q, k]) of the k rows of `data` with the largest inner
+    product with each of `data[rows]`, the row itself left out (where a duplicate row pushed it
+    out of the k + 1 searched, the last one is dropped instead), best first."""
+    rows = np.asarray(rows, np.int64)
+    if not 1 <= k < len(data):
+        raise ValueError(f"k must be in [1, {len(data) - 1}] for {len(data)} rows, got {k}")
+    similarities, ids = inner_product_search(data, np.asarray(data)[rows], k + 1)
+    is_self = ids == rows[:, None]
+    drop = np.where(is_self.any(1), is_self.argmax(1), k)
+    keep = np.ones(ids.shape, bool)
+    keep[np.arange(len(rows)), drop] = False
+    return similarities[keep].reshape(len(rows), k), ids[keep].reshape(len(rows), k)
+
+
 def multi_kmeans(data: np.ndarray, num_clusterings: int, num_clusters: int, seed: int,
                  iterations: int = 20) -> np.ndarray:
     """H clusterings with different seeds: [H, N] labels (LA's close-neighbour definition)."""

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from absl import logging
 
-from vvs_tf.objectives.clustering import inner_product_search
+from vvs_tf.objectives.clustering import inner_product_search, nearest_other_rows
 
 CHUNK_ROWS = 65536  # bank rows voted at once: bounds the [rows, k, k] class comparison
 
@@ -31,18 +31,11 @@ def _logsumexp(x, axis):
 def density_log_weights(bank, rows, neighbours: int, tau: float) -> np.ndarray:
     """log w_l = -log sum_j exp(m_l . m_j / tau) over the `neighbours` nearest bank rows j != l of
     each row l in `rows` (float64)."""
-    rows = np.asarray(rows, np.int64)
     if not 1 <= neighbours < len(bank):
         raise ValueError(f"density_neighbours={neighbours} must be in [1, {len(bank) - 1}] for a "
                          f"bank of {len(bank)} rows")
-    similarities, ids = inner_product_search(bank, bank[rows], neighbours + 1)
-    is_self = ids == rows[:, None]
-    # Drop the row itself; where a duplicate row pushed it out of the list, drop the last one.
-    drop = np.where(is_self.any(1), is_self.argmax(1), neighbours)
-    keep = np.ones(ids.shape, bool)
-    keep[np.arange(len(rows)), drop] = False
-    others = similarities[keep].reshape(len(rows), neighbours).astype(np.float64)
-    return -_logsumexp(others / tau, axis=1)
+    others, _ = nearest_other_rows(bank, rows, neighbours)
+    return -_logsumexp(others.astype(np.float64) / tau, axis=1)
 
 
 def vote(log_scores, neighbour_labels):
