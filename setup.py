@@ -7,7 +7,7 @@ setup(
     description="Train unsupervised ResNet models of the ventral visual stream and score them "
     "against neural recordings and behaviour.",
     packages=find_packages(include=["vvs_tf", "vvs_tf.*", "export", "serving", "configs", "configs.*"]),
-    package_data={"serving": ["*.config", "*.sh", "*.pbtxt"]},
+    package_data={"serving": ["*.config", "*.sh", "*.pbtxt"], "vvs_tf.custom_ops": ["*.cc"]},
     python_requires=">=3.10,<3.14",
     install_requires=[
         "tensorflow==2.21.0",

@@ -1,4 +1,5 @@
-"""Exact top-k through a sampled bound (objectives/top_k.py), its gradient, and LA on that path."""
+"""Exact top-k through a sampled bound (objectives/top_k.py) on both of its CPU paths (the C++ op
+and stock TensorFlow ops), its gradient, and LA on those paths."""
 import vvs_tf  # noqa: F401
 
 import numpy as np
@@ -7,6 +8,20 @@ import tensorflow as tf
 
 from vvs_tf.objectives import top_k
 from vvs_tf.objectives.local_aggregation import local_aggregation_loss
+
+
+NO_COMPILER = "no C++ compiler could build vvs_tf/custom_ops/exact_top_k.cc (see the warning)"
+
+
+@pytest.fixture(params=["custom_op", "stock"])
+def selection(request, monkeypatch):
+    """Which path top_k takes for dynamic shapes on CPU; returns that path's sample stride."""
+    if request.param == "stock":
+        monkeypatch.setattr(top_k, "custom_op", lambda: None)
+        return top_k.SAMPLE_STRIDE
+    if top_k.custom_op() is None:
+        pytest.skip(NO_COMPILER)
+    return top_k.OP_SAMPLE_STRIDE
 
 
 def _numpy_top_sets(scores, k):
@@ -24,7 +39,7 @@ def test_sampled_path_is_taken_only_for_wide_rows_and_dynamic_shapes():
 
 
 @pytest.mark.parametrize("dynamic_shapes", [True, False])
-def test_top_k_ids_equal_numpy_sets(dynamic_shapes):
+def test_top_k_ids_equal_numpy_sets(dynamic_shapes, selection):
     scores = np.random.default_rng(0).normal(size=(5, 4096)).astype(np.float32)
     values, ids = top_k.top_k(tf.constant(scores), 64, dynamic_shapes)
     assert ids.shape == (5, 64)
@@ -32,14 +47,15 @@ def test_top_k_ids_equal_numpy_sets(dynamic_shapes):
     np.testing.assert_array_equal(values, np.take_along_axis(scores, ids.numpy(), axis=1))
 
 
-def test_top_k_ids_exact_when_the_sample_misses_the_top_scores():
-    # Every column the stride samples holds a low score, so the sampled bound is far too high for
-    # rows 0 and 1 (fewer than k scores reach it): the function must fall back to a full top_k.
+def test_top_k_ids_exact_when_the_sample_misses_the_top_scores(selection):
+    # The stride's sample sees only the phase-0 scores, so the sampled bound is far too high for
+    # rows 0 and 1 (fewer than k scores reach it): those rows must be ranked in full.
+    stride, width = selection, 8192
     rng = np.random.default_rng(1)
-    scores = rng.normal(size=(3, 4096)).astype(np.float32)
-    scores[:2, ::top_k.SAMPLE_STRIDE] = 10.0 + rng.random((2, 4096 // top_k.SAMPLE_STRIDE))
-    scores[:2, 1::top_k.SAMPLE_STRIDE] = 20.0 + rng.random((2, 4096 // top_k.SAMPLE_STRIDE))
-    k = 4096 // top_k.SAMPLE_STRIDE * 2  # the top-k are exactly the two planted phases
+    scores = rng.normal(size=(3, width)).astype(np.float32)
+    scores[:2, ::stride] = 10.0 + rng.random((2, width // stride))
+    scores[:2, 1::stride] = 20.0 + rng.random((2, width // stride))
+    k = width // stride * 2  # the top-k are exactly the two planted phases
     values, ids = top_k.top_k(tf.constant(scores), k)
     assert _sets(ids) == _numpy_top_sets(scores, k)
     np.testing.assert_array_equal(values, np.take_along_axis(scores, ids.numpy(), axis=1))
@@ -55,7 +71,7 @@ def _la_numpy(logits, labels, index, k):
     return np.mean(losses), np.mean(counts)
 
 
-def test_local_aggregation_on_the_sampled_path_equals_brute_force_and_full_top_k():
+def test_local_aggregation_on_the_sampled_path_equals_brute_force_and_full_top_k(selection):
     rng = np.random.default_rng(2)
     n, k, dim = 4096, 64, 16
     v = rng.normal(size=(6, dim))
@@ -85,7 +101,7 @@ def test_local_aggregation_on_the_sampled_path_equals_brute_force_and_full_top_k
 
 @pytest.mark.parametrize("dynamic_shapes", [True, False])
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float16])
-def test_top_k_values_gradient_equals_that_of_gathering_the_ids(dtype, dynamic_shapes):
+def test_top_k_values_gradient_equals_that_of_gathering_the_ids(dtype, dynamic_shapes, selection):
     rng = np.random.default_rng(3)
     scores = tf.constant(rng.normal(size=(4, 1024)), dtype)
     weights = tf.constant(rng.normal(size=(4, 64)), dtype)
@@ -103,3 +119,26 @@ def test_top_k_values_gradient_equals_that_of_gathering_the_ids(dtype, dynamic_s
     np.testing.assert_allclose(grad, expected, rtol=1e-6)
     # 64 non-zero gradient entries per row, exactly at the selected ids.
     assert [set(np.flatnonzero(row)) for row in grad] == _sets(ids)
+
+
+def test_ties_go_to_the_lower_column_as_in_tf_math_top_k(selection):
+    # Integer scores: many ties at the k-th value, which only a tie rule can settle.
+    scores = np.random.default_rng(4).integers(0, 6, size=(4, 40_000)).astype(np.float32)
+    _, ids = top_k.top_k(tf.constant(scores), 300)
+    expected = tf.math.top_k(scores, 300).indices.numpy()
+    assert _sets(ids) == _sets(expected)
+
+
+def test_custom_op_ranks_nan_first_and_rejects_bad_shapes():
+    if top_k.custom_op() is None:
+        pytest.skip(NO_COMPILER)
+    op = top_k.custom_op().vvs_exact_top_k
+    scores = np.random.default_rng(5).normal(size=(2, 50_000)).astype(np.float32)
+    scores[0, [7, 9000]] = np.nan
+    _, ids = op(scores, k=100)
+    assert {7, 9000} <= set(ids.numpy()[0])  # a diverged score is never silently dropped
+    assert set(ids.numpy()[1]) == _numpy_top_sets(scores[1:], 100)[0]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="k=9 exceeds the 8 columns"):
+        op(np.zeros((2, 8), np.float32), k=9)
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="rank 2|must be"):
+        op(np.zeros((2, 8, 1), np.float32), k=2)

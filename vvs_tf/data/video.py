@@ -19,6 +19,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
+from vvs_tf.cache import cache_root
 from vvs_tf.data.sources import Source, SkipLog, decode_file, derive_seed, positions
 
 _FIRST_FRAMES = (0, 1)  # "%06d.jpg" numbering may start at either
@@ -129,11 +130,6 @@ def open_frames(metafile: str, clip_length: int = 16, frame_stride: int = 1, num
                   num_classes=int(labels.max()) + 1 if num_classes is None else int(num_classes),
                   records=records, decode=decode, element="clip", strict=strict, min_size=min_size,
                   skipped=skipped)
-
-
-def cache_root() -> str:
-    """$VVS_TF_CACHE, default ~/.cache/vvs_tf (shared with the activation and world caches)."""
-    return os.environ.get("VVS_TF_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "vvs_tf"))
 
 
 def open_embedded_video(split: str = "train", num_videos: int = 128, num_frames: int = 24,

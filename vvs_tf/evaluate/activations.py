@@ -26,6 +26,7 @@ import numpy as np
 import vvs_tf  # noqa: F401  (switches on oneDNN before TensorFlow loads)
 import tensorflow as tf
 
+from vvs_tf.cache import cache_root
 from vvs_tf.evaluate.reduction import PCA, spatial_mean
 
 log = logging.getLogger(__name__)
@@ -282,8 +283,7 @@ class Preprocess:
 
 def default_cache_dir():
     """$VVS_TF_CACHE/activations, default ~/.cache/vvs_tf/activations."""
-    root = os.environ.get("VVS_TF_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "vvs_tf"))
-    return os.path.join(root, "activations")
+    return os.path.join(cache_root(), "activations")
 
 
 def _image_batches(images, batch_size):

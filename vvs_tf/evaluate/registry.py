@@ -42,6 +42,7 @@ import sys
 import numpy as np
 
 import vvs_tf  # noqa: F401  (switches on oneDNN before TensorFlow loads)
+from vvs_tf.cache import cache_root
 from vvs_tf.evaluate import activations as act
 from vvs_tf.evaluate import brainio
 from vvs_tf.evaluate.behaviour import behavioural_consistency, classifier_probabilities
@@ -69,7 +70,7 @@ V1_WEIGHT_DECAYS = (0.05, 0.01, 0.005, 0.001, 5e-4, 1e-4, 5e-5)
 def default_world_dir(num_images, image_size, seed, **extra):
     """~/.cache/vvs_tf/world-<num_images>-<image_size>-<seed> ($VVS_TF_CACHE replaces the root);
     non-default repetitions or trials add a suffix so differently made worlds never collide."""
-    root = os.environ.get("VVS_TF_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "vvs_tf"))
+    root = cache_root()
     name = f"world-{num_images}-{image_size}-{seed}"
     for key, tag in (("num_repetitions", "r"), ("trials_per_image", "t")):
         if key in extra and extra[key] != WORLD_DEFAULTS[key]:

@@ -3,11 +3,15 @@ rows), faster on CPU than tf.math.top_k over the whole row.
 
 tf.math.top_k pushes every one of the N scores of a row through a selection heap. Most of them
 cannot be among the top k: a strided sample of the row bounds the k-th largest score from below
-(its ``k / stride * slack``-th largest sample score), and only the scores above that bound go into
-a top_k of width ~k * slack. The result is the exact top-k set. Where the sampled bound is not low
-enough for some row (fewer than k scores reach it: rare for any ordering of the bank that is not
-periodic in the stride), the step falls back to tf.math.top_k over the full rows, so the answer is
-always exact; only its cost varies.
+(its ``k / stride * slack``-th largest sample score), and only the scores above that bound need to
+be ranked. The result is the exact top-k set; where the sampled bound is not low enough for some
+row (fewer than k scores reach it: rare for any ordering of the bank that is not periodic in the
+stride), that row is ranked in full, so the answer is always exact; only its cost varies.
+
+On CPU this runs as one C++ op (vvs_tf/custom_ops/exact_top_k.cc: one pass per row collects the
+candidates, nth_element ranks them). Where that op cannot be built (no compiler), stock ops do the
+same: a tf.where compaction of the candidates and a tf.math.top_k over them, about 3x slower
+(B=128, N=10^5, k=4096, 2 CPU cores: 60 ms against 20 ms). On GPUs the stock path runs.
 
 The compaction has data-dependent shapes, which XLA cannot compile; ``dynamic_shapes=False`` (what
 a jit-compiled step passes) uses tf.math.top_k directly.
@@ -22,6 +26,9 @@ import vvs_tf  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
+from vvs_tf import custom_ops
+
+OP_SAMPLE_STRIDE = 32  # the C++ op's sample: its cost is the sample's nth_element, not a pass
 SAMPLE_STRIDE = 16
 SLACK = 1.3  # expected scores above the bound / k; the bound misses with probability ~1e-6 a row
 WHERE_BLOCKS = 2  # the CPU threads that compact the candidates (see _where_by_row_blocks)
@@ -39,13 +46,39 @@ def top_k(scores, k: int, dynamic_shapes: bool = True):
     return _with_sparse_gradient(scores, values, ids), ids
 
 
-def _select(scores, k, dynamic_shapes):
-    def full():
-        best = tf.math.top_k(scores, k, sorted=False)
-        return best.values, best.indices
+def custom_op():
+    """The C++ op library, where it is built and the scores live on the CPU (it has no GPU
+    kernel); else None."""
+    if tf.config.list_logical_devices("GPU"):
+        return None
+    return custom_ops.load("exact_top_k")
 
-    if not uses_sampled_bound(scores.shape[-1], k, dynamic_shapes):
-        return full()
+
+def _select(scores, k, dynamic_shapes):
+    library = custom_op() if dynamic_shapes else None
+    if library is not None:
+        return select_by_custom_op(scores, k, library)
+    if uses_sampled_bound(scores.shape[-1], k, dynamic_shapes):
+        return select_by_stock_ops(scores, k)
+    return select_full(scores, k)
+
+
+def select_full(scores, k):
+    """(values, ids) of tf.math.top_k over whole rows."""
+    best = tf.math.top_k(scores, k, sorted=False)
+    return best.values, best.indices
+
+
+def select_by_custom_op(scores, k, library):
+    """(values, ids) from the C++ op of `library` (custom_op())."""
+    values, ids = library.vvs_exact_top_k(tf.cast(scores, tf.float32), k=k,
+                                          sample_stride=OP_SAMPLE_STRIDE, slack=SLACK)
+    return tf.cast(values, scores.dtype), ids  # exact: the values are scores, widened
+
+
+def select_by_stock_ops(scores, k):
+    """(values, ids) through the sampled bound with stock ops: a tf.where compaction of the
+    candidates and a top_k over them; whole rows where the bound misses for any row."""
     sample_k = int(np.ceil(k / SAMPLE_STRIDE * SLACK)) + 16
     bound = tf.reduce_min(tf.math.top_k(scores[:, ::SAMPLE_STRIDE], sample_k, sorted=False).values,
                           axis=1, keepdims=True)
@@ -59,7 +92,8 @@ def _select(scores, k, dynamic_shapes):
         best = tf.math.top_k(values.to_tensor(default_value=-np.inf), k, sorted=False)
         return best.values, tf.gather(columns.to_tensor(), best.indices, batch_dims=1)
 
-    return tf.cond(tf.reduce_min(splits[1:] - splits[:-1]) >= k, compacted, full)
+    return tf.cond(tf.reduce_min(splits[1:] - splits[:-1]) >= k, compacted,
+                   lambda: select_full(scores, k))
 
 
 def _where_by_row_blocks(mask, blocks: int = WHERE_BLOCKS):

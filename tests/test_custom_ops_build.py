@@ -1,0 +1,63 @@
+"""Building and loading vvs_tf's C++ ops (vvs_tf/custom_ops): a cached, atomic build, and a clear
+fallback when no compiler can build them."""
+import logging
+import os
+import stat
+
+import pytest
+
+from vvs_tf import custom_ops
+
+
+@pytest.fixture
+def fresh_load():
+    """custom_ops.load without what earlier tests loaded, restored afterwards."""
+    custom_ops.load.cache_clear()
+    yield custom_ops.load
+    custom_ops.load.cache_clear()
+
+
+def _fake_compiler(tmp_path, body):
+    script = tmp_path / "fake-c++"
+    script.write_text("#!/bin/sh\n" + body + "\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)
+
+
+def test_a_failed_build_names_the_compiler_output_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("VVS_TF_CACHE", str(tmp_path / "cache"))
+    compiler = _fake_compiler(tmp_path, "echo 'exact_top_k.cc:1: error: boom' >&2; exit 1")
+    with pytest.raises(RuntimeError, match="could not build exact_top_k.cc:\n.*boom"):
+        custom_ops.build("exact_top_k", compiler)
+    build_dir = os.path.dirname(custom_ops.library_path("exact_top_k", compiler))
+    assert os.listdir(build_dir) == []  # no partial library for a later load to pick up
+
+
+def test_a_built_library_is_reused_and_keyed_by_compiler_and_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("VVS_TF_CACHE", str(tmp_path / "cache"))
+    # A "compiler" that writes its output file (the argument after -o) and counts its runs.
+    compiler = _fake_compiler(tmp_path, f'echo run >> {tmp_path}/runs; while [ "$1" != "-o" ]; '
+                                        'do shift; done; echo lib > "$2"')
+    first = custom_ops.build("exact_top_k", compiler)
+    assert custom_ops.build("exact_top_k", compiler) == first
+    assert (tmp_path / "runs").read_text().count("run") == 1
+    (tmp_path / "other").mkdir()
+    other = _fake_compiler(tmp_path / "other", "true")
+    assert custom_ops.library_path("exact_top_k", other) != first
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "exact_top_k.cc").write_text("// an edited op\n")
+    monkeypatch.setattr(custom_ops, "SOURCE_DIR", str(source))
+    assert custom_ops.library_path("exact_top_k", compiler) != first
+
+
+def test_without_a_compiler_load_falls_back_with_a_warning(fresh_load, monkeypatch, caplog):
+    monkeypatch.setenv("CXX", "/nonexistent/c++")
+    with caplog.at_level(logging.WARNING, logger="vvs_tf.custom_ops"):
+        assert fresh_load("exact_top_k") is None
+    assert "no C++ compiler" in caplog.text
+
+
+def test_the_switch_turns_custom_ops_off(fresh_load, monkeypatch):
+    monkeypatch.setenv("VVS_TF_CUSTOM_OPS", "0")
+    assert fresh_load("exact_top_k") is None
