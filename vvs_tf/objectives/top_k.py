@@ -47,8 +47,8 @@ def top_k(scores, k: int, dynamic_shapes: bool = True):
 
 
 def custom_op():
-    """The C++ op library, where it is built and the scores live on the CPU (it has no GPU
-    kernel); else None."""
+    """The C++ op library where it could be built, on machines without a GPU (the op has no GPU
+    kernel, and with a GPU the scores live there); else None."""
     if tf.config.list_logical_devices("GPU"):
         return None
     return custom_ops.load("exact_top_k")
