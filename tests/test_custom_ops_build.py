@@ -26,10 +26,10 @@ def _fake_compiler(tmp_path, body):
 
 def test_a_failed_build_names_the_compiler_output_and_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("VVS_TF_CACHE", str(tmp_path / "cache"))
-    compiler = _fake_compiler(tmp_path, "echo 'exact_top_k.cc:1: error: boom' >&2; exit 1")
-    with pytest.raises(RuntimeError, match="could not build exact_top_k.cc:\n.*boom"):
-        custom_ops.build("exact_top_k", compiler)
-    build_dir = os.path.dirname(custom_ops.library_path("exact_top_k", compiler))
+    compiler = _fake_compiler(tmp_path, "echo 'top_k_ops.cc:1: error: boom' >&2; exit 1")
+    with pytest.raises(RuntimeError, match="could not build top_k_ops.cc:\n.*boom"):
+        custom_ops.build("top_k_ops", compiler)
+    build_dir = os.path.dirname(custom_ops.library_path("top_k_ops", compiler))
     assert os.listdir(build_dir) == []  # no partial library for a later load to pick up
 
 
@@ -38,26 +38,26 @@ def test_a_built_library_is_reused_and_keyed_by_compiler_and_source(tmp_path, mo
     # A "compiler" that writes its output file (the argument after -o) and counts its runs.
     compiler = _fake_compiler(tmp_path, f'echo run >> {tmp_path}/runs; while [ "$1" != "-o" ]; '
                                         'do shift; done; echo lib > "$2"')
-    first = custom_ops.build("exact_top_k", compiler)
-    assert custom_ops.build("exact_top_k", compiler) == first
+    first = custom_ops.build("top_k_ops", compiler)
+    assert custom_ops.build("top_k_ops", compiler) == first
     assert (tmp_path / "runs").read_text().count("run") == 1
     (tmp_path / "other").mkdir()
     other = _fake_compiler(tmp_path / "other", "true")
-    assert custom_ops.library_path("exact_top_k", other) != first
+    assert custom_ops.library_path("top_k_ops", other) != first
     source = tmp_path / "src"
     source.mkdir()
-    (source / "exact_top_k.cc").write_text("// an edited op\n")
+    (source / "top_k_ops.cc").write_text("// an edited op\n")
     monkeypatch.setattr(custom_ops, "SOURCE_DIR", str(source))
-    assert custom_ops.library_path("exact_top_k", compiler) != first
+    assert custom_ops.library_path("top_k_ops", compiler) != first
 
 
 def test_without_a_compiler_load_falls_back_with_a_warning(fresh_load, monkeypatch, caplog):
     monkeypatch.setenv("CXX", "/nonexistent/c++")
     with caplog.at_level(logging.WARNING, logger="vvs_tf.custom_ops"):
-        assert fresh_load("exact_top_k") is None
+        assert fresh_load("top_k_ops") is None
     assert "no C++ compiler" in caplog.text
 
 
 def test_the_switch_turns_custom_ops_off(fresh_load, monkeypatch):
     monkeypatch.setenv("VVS_TF_CUSTOM_OPS", "0")
-    assert fresh_load("exact_top_k") is None
+    assert fresh_load("top_k_ops") is None

@@ -10,7 +10,7 @@ from vvs_tf.objectives import top_k
 from vvs_tf.objectives.local_aggregation import local_aggregation_loss
 
 
-NO_COMPILER = "no C++ compiler could build vvs_tf/custom_ops/exact_top_k.cc (see the warning)"
+NO_COMPILER = "no C++ compiler could build vvs_tf/custom_ops/top_k_ops.cc (see the warning)"
 
 
 @pytest.fixture(params=["custom_op", "stock"])
@@ -142,3 +142,41 @@ def test_custom_op_ranks_nan_first_and_rejects_bad_shapes():
         op(np.zeros((2, 8), np.float32), k=9)
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="rank 2|must be"):
         op(np.zeros((2, 8, 1), np.float32), k=2)
+
+
+def test_weighted_row_sum_op_equals_numpy_and_is_deterministic():
+    if top_k.custom_op() is None:
+        pytest.skip(NO_COMPILER)
+    op = top_k.custom_op().vvs_weighted_row_sum
+    rng = np.random.default_rng(6)
+    rows = rng.normal(size=(9000, 24)).astype(np.float32)  # several shards of 4096 rows
+    ids = rng.integers(0, 9000, size=(5, 300)).astype(np.int32)
+    ids[:, :10] = 17  # a row chosen many times, by every query
+    weights = rng.normal(size=(5, 300)).astype(np.float32)
+    expected = np.einsum("bk,bkd->bd", weights.astype(np.float64), rows[ids].astype(np.float64))
+    sums = op(weights, ids, rows).numpy()
+    np.testing.assert_allclose(sums, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(op(weights, ids, rows).numpy(), sums)
+    ids[3, 7] = 9000
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"ids\[3, 7\] = 9000 is not a row"):
+        op(weights, ids, rows)
+
+
+def test_top_k_inner_products_match_top_k_of_the_product_with_its_gradient(selection):
+    rng = np.random.default_rng(7)
+    queries = tf.constant(rng.normal(size=(6, 16)), tf.float32)
+    rows = tf.Variable(rng.normal(size=(5000, 16)).astype(np.float32), trainable=False)
+    weights = tf.constant(rng.normal(size=(6, 64)), tf.float32)
+
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(queries)
+        values, ids = top_k.top_k_inner_products(queries, rows, 64)
+        loss = tf.reduce_sum((values * weights) ** 2)
+        gathered = tf.gather(tf.matmul(queries, rows, transpose_b=True), ids, batch_dims=1)
+        expected_loss = tf.reduce_sum((gathered * weights) ** 2)
+    scores = queries.numpy() @ rows.numpy().T
+    assert _sets(ids) == _numpy_top_sets(scores, 64)
+    np.testing.assert_allclose(values, gathered, rtol=1e-6)
+    np.testing.assert_allclose(tape.gradient(loss, queries), tape.gradient(expected_loss, queries),
+                               rtol=1e-5)
+    assert tape.gradient(loss, rows) is None  # a memory bank is never trained by gradients

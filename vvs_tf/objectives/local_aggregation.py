@@ -26,7 +26,12 @@ def local_aggregation_loss(logits, background_k, cluster_labels, index, dynamic_
       (loss, mean |B_i ∩ C_i|).
     """
     # The gradient flows through the k background logits only.
-    background_logits, background_ids = top_k.top_k(logits, background_k, dynamic_shapes)
+    background = top_k.top_k(logits, background_k, dynamic_shapes)
+    return loss_over_background(*background, cluster_labels, index)
+
+
+def loss_over_background(background_logits, background_ids, cluster_labels, index):
+    """local_aggregation_loss from the [B, k] background logits and their bank rows."""
     by_row = tf.transpose(cluster_labels)  # [N, H]: one contiguous row per neighbour to gather
     own_clusters = tf.gather(by_row, index)[:, None, :]  # [B, 1, H]
     neighbour_clusters = tf.gather(by_row, background_ids)  # [B, k, H]
@@ -67,8 +72,8 @@ class LocalAggregation(InstanceRecognition):
     def compute_loss(self, batch, training=True):
         embeddings = self.embed(batch[self.input_key], training=training)
         # 1/tau scales the [B, D] embeddings, not the [B, N] logits: one pass fewer each way.
-        logits = tf.matmul(embeddings / self.tau, self.memory_bank, transpose_b=True)
-        loss, close_count = local_aggregation_loss(
-            logits, self.background_k, self.cluster_labels, tf.cast(batch["index"], tf.int64),
-            dynamic_shapes=not self.uses_xla)
+        background = top_k.top_k_inner_products(embeddings / self.tau, self.memory_bank,
+                                                self.background_k, dynamic_shapes=not self.uses_xla)
+        loss, close_count = loss_over_background(*background, self.cluster_labels,
+                                                 tf.cast(batch["index"], tf.int64))
         return loss, {"close_neighbours": close_count}, embeddings
