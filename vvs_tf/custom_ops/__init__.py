@@ -61,7 +61,8 @@ def build(name: str, compiler: str) -> str:
     handle, partial = tempfile.mkstemp(suffix=".so.partial", dir=os.path.dirname(path))
     os.close(handle)
     try:
-        log.info("compiling vvs_tf's %s op into %s", name, path)
+        log.info("compiling vvs_tf's C++ ops %s.cc into %s (once per TensorFlow and source)",
+                 name, path)
         result = subprocess.run(
             _build_command(compiler, os.path.join(SOURCE_DIR, f"{name}.cc"), partial),
             capture_output=True, text=True)
@@ -81,12 +82,12 @@ def load(name: str):
         return None
     compiler = _compiler()
     if compiler is None:
-        log.warning("no C++ compiler ($CXX or c++) found: vvs_tf's %s op falls back to stock "
-                    "TensorFlow ops (same results, slower)", name)
+        log.warning("no C++ compiler ($CXX or c++) found: in place of vvs_tf's C++ ops %s.cc, "
+                    "stock TensorFlow ops run (same results, slower)", name)
         return None
     try:
         return tf.load_op_library(build(name, compiler))
     except (RuntimeError, OSError, tf.errors.OpError) as err:
-        log.warning("vvs_tf's %s op is unavailable, falling back to stock TensorFlow ops (same "
-                    "results, slower): %s", name, err)
+        log.warning("vvs_tf's C++ ops %s.cc are unavailable, stock TensorFlow ops run in their "
+                    "place (same results, slower): %s", name, err)
         return None
