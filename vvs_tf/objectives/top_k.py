@@ -79,8 +79,8 @@ def top_k_inner_products(queries, rows, k: int, dynamic_shapes: bool = True,
 
 
 def custom_op():
-    """The C++ op library where it could be built, on machines without a GPU (the op has no GPU
-    kernel, and with a GPU the scores live there); else None."""
+    """The library of the C++ ops where it could be built, on machines without a GPU (the ops have
+    no GPU kernels, and with a GPU the scores live there); else None."""
     if tf.config.list_logical_devices("GPU"):
         return None
     return custom_ops.load("top_k_ops")
@@ -102,7 +102,7 @@ def select_full(scores, k):
 
 
 def select_by_custom_op(scores, k, library):
-    """(values, ids) from the C++ op of `library` (custom_op())."""
+    """(values, ids) from VvsExactTopK of `library` (custom_op())."""
     values, ids = library.vvs_exact_top_k(tf.cast(scores, tf.float32), k=k,
                                           sample_stride=OP_SAMPLE_STRIDE, slack=SLACK)
     return tf.cast(values, scores.dtype), ids  # exact: the values are scores, widened
