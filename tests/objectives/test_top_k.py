@@ -169,7 +169,7 @@ def test_top_k_inner_products_match_top_k_of_the_product_with_its_gradient(selec
     weights = tf.constant(rng.normal(size=(6, 64)), tf.float32)
 
     with tf.GradientTape(persistent=True) as tape:
-        tape.watch(queries)
+        tape.watch([queries, rows])
         values, ids = top_k.top_k_inner_products(queries, rows, 64)
         loss = tf.reduce_sum((values * weights) ** 2)
         gathered = tf.gather(tf.matmul(queries, rows, transpose_b=True), ids, batch_dims=1)
