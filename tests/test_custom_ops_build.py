@@ -61,3 +61,12 @@ def test_without_a_compiler_load_falls_back_with_a_warning(fresh_load, monkeypat
 def test_the_switch_turns_custom_ops_off(fresh_load, monkeypatch):
     monkeypatch.setenv("VVS_TF_CUSTOM_OPS", "0")
     assert fresh_load("top_k_ops") is None
+
+
+def test_a_hung_compiler_is_given_up_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("VVS_TF_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(custom_ops, "BUILD_TIMEOUT_SECONDS", 1)
+    compiler = _fake_compiler(tmp_path, "sleep 30")
+    with pytest.raises(RuntimeError, match="did not build top_k_ops.cc within 1 s"):
+        custom_ops.build("top_k_ops", compiler)
+    assert os.listdir(os.path.dirname(custom_ops.library_path("top_k_ops", compiler))) == []

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 SOURCE_DIR = os.path.dirname(os.path.abspath(__file__))
 # No -march=native: a cache directory may be shared by machines of several CPU generations.
 OPTIMISATION_FLAGS = ["-O3", "-shared", "-fPIC", "-Wno-deprecated-declarations"]
+BUILD_TIMEOUT_SECONDS = 600  # ~15 s on 2 cores; a hung compiler must not hang training
 
 
 def enabled() -> bool:
@@ -63,9 +64,13 @@ def build(name: str, compiler: str) -> str:
     try:
         log.info("compiling vvs_tf's C++ ops %s.cc into %s (once per TensorFlow and source)",
                  name, path)
-        result = subprocess.run(
-            _build_command(compiler, os.path.join(SOURCE_DIR, f"{name}.cc"), partial),
-            capture_output=True, text=True)
+        try:
+            result = subprocess.run(
+                _build_command(compiler, os.path.join(SOURCE_DIR, f"{name}.cc"), partial),
+                capture_output=True, text=True, timeout=BUILD_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{compiler} did not build {name}.cc within "
+                               f"{BUILD_TIMEOUT_SECONDS} s") from None
         if result.returncode != 0:
             raise RuntimeError(f"{compiler} could not build {name}.cc:\n{result.stderr[-2000:]}")
         os.replace(partial, path)
