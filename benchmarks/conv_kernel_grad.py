@@ -7,7 +7,6 @@ Prints one row per shape with both median times, the kernel weights per output p
 whether models.conv's Conv2D takes the patch path for it (MIN_WEIGHTS_PER_POSITION); the rule
 was read off this table.
 """
-import time
 
 import vvs_tf  # noqa: F401
 
@@ -15,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
+from timing import median_ms
 from vvs_tf.models.conv import Conv2D, kernel_gradient_by_patches
 
 FLAGS = flags.FLAGS
@@ -27,18 +27,6 @@ SHAPES = [
     (2, 64, 64, 3, 1), (4, 128, 128, 3, 1), (8, 256, 256, 3, 1), (8, 512, 512, 3, 1),
     (4, 128, 256, 3, 2), (8, 128, 256, 3, 2), (14, 512, 512, 3, 2),
 ]
-
-
-def median_ms(fn, *args, repeats):
-    fn = tf.function(fn)
-    for _ in range(2):
-        fn(*args)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(*args).numpy()
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
 
 
 def main(argv):

@@ -10,30 +10,17 @@ top_k_inner_products with the C++ ops and with stock ops. Logits are those of ra
 embeddings against a random unit bank over tau = 0.07, as at the start of training.
 """
 import functools
-import time
 
 import vvs_tf  # noqa: F401
 
-import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
+from timing import median_ms
 from vvs_tf.objectives import top_k
 from vvs_tf.objectives.memory_bank import random_unit_rows
 
 FLAGS = flags.FLAGS
-
-
-def median_ms(fn, *args, repeats):
-    fn = tf.function(fn)
-    for _ in range(2):
-        fn(*args)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        [t.numpy() for t in tf.nest.flatten(fn(*args))]
-        times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
 
 
 def forward_and_gradient(queries, bank, k, use_custom_ops):
