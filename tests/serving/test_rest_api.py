@@ -2,8 +2,10 @@
 import vvs_tf  # noqa: F401
 
 import base64
+import http.client
 import io
 import json
+import socket
 import urllib.request
 
 import numpy as np
@@ -102,3 +104,25 @@ def test_readouts_signature_and_metrics(rest, server):
     text = urllib.request.urlopen(
         f"http://127.0.0.1:{server.rest_port}/monitoring/prometheus/metrics", timeout=10).read()
     assert b':tensorflow:serving:request_count{model_name="tiny",api="rest_status"' in text
+
+
+def test_answers_leave_without_waiting_for_the_clients_ack(server, monkeypatch):
+    """The server's connections have TCP_NODELAY: with Nagle's algorithm, a small body written
+    after the headers waits for the client's delayed ACK (~40 ms a request)."""
+    accepted = []
+    accept = server._rest.get_request
+
+    def get_request():
+        connection = accept()
+        accepted.append(connection[0])
+        return connection
+
+    monkeypatch.setattr(server._rest, "get_request", get_request)
+    connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=30)
+    try:  # kept open, so that the server's end of it can still be asked
+        connection.request("GET", "/v1/models/tiny")
+        assert connection.getresponse().read()
+        assert len(accepted) == 1
+        assert accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        connection.close()
