@@ -17,6 +17,11 @@ benchmark process also makes direct calls, which leave glibc's heuristics in a s
 what a client-only process paid without that setting (see the allocator's docstring).
 Target: gRPC at most +20% over the direct call at batch 32.
 
+With --echo (the default) and gRPC among the paths, an `echo` row times the same client against a
+server that answers at once with the bytes vvs-serve would send (benchmarks/grpc_echo.py: same
+channel options, no model, no encoding): what moving the request and the answer alone costs,
+shown as a share of the direct call - the least that the gRPC path can add to it.
+
 A second table times what an evaluator does: activations.extract of --stream_images images
 (every read-out layer, batches of 64 written to a fresh cache) from the SavedModel and through
 ServingActivationModel over gRPC (requests of 32), with the defaults (2 batches and 2 requests in
@@ -36,11 +41,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
+from tensorflow_serving.apis import model_pb2, predict_pb2
 
 from vvs_tf.evaluate.activations import SavedModelActivationModel, extract
 from vvs_tf.exporting import export_activation_model
 from vvs_tf.models.resnet import build_resnet
-from vvs_tf.serving.client import ServingActivationModel, connect
+from vvs_tf.serving import wire
+from vvs_tf.serving.client import GrpcClient, ServingActivationModel, connect
 from vvs_tf.serving.repository import ModelConfig
 from vvs_tf.serving.server import LocalServer
 
@@ -61,6 +68,8 @@ flags.register_validator("rounds", lambda rounds: rounds >= 1, message="--rounds
 flags.DEFINE_integer("stream_images", 320, "Images of the evaluator-stream table (0: no table).")
 flags.DEFINE_enum("server", "process", ["process", "thread"],
                   "vvs-serve in its own process, or in a thread of the benchmark's.")
+flags.DEFINE_bool("echo", True, "With gRPC: also time a server that answers vvs-serve's bytes at "
+                  "once (benchmarks/grpc_echo.py), the transport's share.")
 
 
 def time_interleaved(paths: dict, inputs, counts: dict, warmup: dict) -> dict:
@@ -95,23 +104,46 @@ def serving(model_dir: str, mode: str):
             yield {"gRPC": server.grpc_url(name), "REST": server.rest_url(name)}
         return
     grpc_port, rest_port = _free_port(), _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vvs_tf.serving.server", f"--model_base_path={model_dir}",
-         f"--port={grpc_port}", f"--rest_api_port={rest_port}",
-         "--file_system_poll_wait_seconds=60"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    with _process(["-m", "vvs_tf.serving.server", f"--model_base_path={model_dir}",
+                   f"--port={grpc_port}", f"--rest_api_port={rest_port}",
+                   "--file_system_poll_wait_seconds=60"], lines=2) as lines:
+        yield dict(line.partition("  ")[::2] for line in lines)
+
+
+@contextlib.contextmanager
+def _process(args: list, lines: int):
+    """A Python process started with `args`; yields the first `lines` lines it prints (a server's
+    addresses, once it serves), and ends it after the block."""
+    process = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
     try:
-        urls = {}
-        while len(urls) < 2:
+        printed = []
+        while len(printed) < lines:
             line = process.stdout.readline()
             if not line:
-                raise RuntimeError(f"vvs-serve exited with {process.wait()} before serving")
-            kind, _, url = line.strip().partition("  ")
-            urls[kind] = url
-        yield urls
+                raise RuntimeError(f"{args[:2]} exited with {process.wait()} before serving")
+            printed.append(line.strip())
+        yield printed
     finally:
         process.terminate()
         process.wait()
+
+
+@contextlib.contextmanager
+def echo_path(answer: dict, signature):
+    """call(images) of a GrpcClient against benchmarks/grpc_echo.py answering `answer` (the
+    arrays vvs-serve would send) as vvs-serve's wire bytes."""
+    with tempfile.NamedTemporaryFile(suffix=".bin") as file:
+        file.write(wire.encode(predict_pb2.PredictResponse, answer, model_spec=model_pb2.ModelSpec(
+            name="bench", signature_name=signature.name, version={"value": 1})))
+        file.flush()
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "grpc_echo.py")
+        with _process([script, f"--answer={file.name}"], lines=1) as (port,):
+            client = GrpcClient(f"127.0.0.1:{port}", "bench", timeout=300, retries=5)
+            try:  # the request and answer handling of client.predict, past its metadata lookup
+                yield lambda images: client._predict({"images": images}, signature, None)
+            finally:
+                client.close()
 
 
 def time_stream(model_dir: str, urls: dict) -> list:
@@ -143,6 +175,26 @@ def time_stream(model_dir: str, urls: dict) -> list:
     for model in models:
         getattr(model, "close", lambda: None)()
     return [(name, len(images) / np.median(t)) for name, t in seconds.items()]
+
+
+def time_paths(paths: dict, images) -> dict:
+    """{path: summary} of FLAGS.rounds rounds of interleaved requests; REST makes as many requests
+    as fit its time budget (JSON of large activations is slow)."""
+    counts = {name: FLAGS.requests for name in paths}
+    warmup = {name: FLAGS.warmup for name in paths}
+    if "REST" in paths:
+        start = time.perf_counter()
+        paths["REST"](images)  # warms REST and sizes its share of the requests
+        budget = FLAGS.rest_max_seconds / FLAGS.rounds
+        rest_count = int(budget / (time.perf_counter() - start))
+        counts["REST"] = max(3, min(FLAGS.requests, rest_count))
+        warmup["REST"] = 0
+    rounds = []
+    for _ in range(FLAGS.rounds):
+        rounds.append(time_interleaved(paths, images, counts, warmup))
+        warmup = {name: 0 for name in paths}
+    return {name: summary([r[name] for r in rounds], [r["direct"] for r in rounds])
+            for name in paths}
 
 
 def summary(rounds: list, reference: list) -> dict:
@@ -181,23 +233,15 @@ def main(argv):
                 for batch in (int(b) for b in FLAGS.batches):
                     images = np.random.default_rng(batch).random(
                         (batch, FLAGS.size, FLAGS.size, 3), dtype=np.float32)
-                    out_mb = sum(v.nbytes for v in direct(images).values()) / 2**20
-                    counts = {name: FLAGS.requests for name in paths}
-                    warmup = {name: FLAGS.warmup for name in paths}
-                    if "REST" in paths:
-                        start = time.perf_counter()
-                        paths["REST"](images)  # warms REST and sizes its share of the requests
-                        budget = FLAGS.rest_max_seconds / FLAGS.rounds
-                        rest_count = int(budget / (time.perf_counter() - start))
-                        counts["REST"] = max(3, min(FLAGS.requests, rest_count))
-                        warmup["REST"] = 0
-                    rounds = []
-                    for _ in range(FLAGS.rounds):
-                        rounds.append(time_interleaved(paths, images, counts, warmup))
-                        warmup = {name: 0 for name in paths}
-                    for name in paths:
-                        stats = summary([r[name] for r in rounds], [r["direct"] for r in rounds])
-                        rows.append((signature, batch, out_mb, name, stats))
+                    answer = direct(images)
+                    out_mb = sum(v.nbytes for v in answer.values()) / 2**20
+                    with contextlib.ExitStack() as stack:
+                        batch_paths = dict(paths)
+                        if FLAGS.echo and "gRPC" in clients:
+                            batch_paths["echo"] = stack.enter_context(
+                                echo_path(answer, clients["gRPC"].signature(signature)))
+                        rows += [(signature, batch, out_mb, name, stats)
+                                 for name, stats in time_paths(batch_paths, images).items()]
             stream = time_stream(path, urls) if FLAGS.stream_images else []
             for client in clients.values():
                 client.close()
@@ -209,7 +253,10 @@ def main(argv):
           f"{'p50 ms':>9}{'p99 ms':>9}{'p50 vs direct':>15}  rounds")
     for signature, batch, out_mb, name, s in rows:
         versus, spread = "", ""
-        if name != "direct":
+        if name == "echo":  # its whole time, as a share of the direct call's
+            versus = f"{100 + s['overhead']:.1f}% of it"
+            spread = f"{100 + s['range'][0]:.0f}..{100 + s['range'][1]:.0f}%"
+        elif name != "direct":
             versus = f"{s['overhead']:+.1f}%"
             spread = f"{s['range'][0]:+.0f}..{s['range'][1]:+.0f}%"
         print(f"{signature:<16}{batch:>6}{out_mb:>8.2f}  {name:<7}{s['n']:>4}{s['rps']:>9.1f}"

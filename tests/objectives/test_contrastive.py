@@ -150,7 +150,7 @@ def _train_contrastive(method, strategy, steps=2):
 
 @pytest.mark.slow  # ~20-30 s each: ResNet-18 traced on one device and on two replicas
 @pytest.mark.parametrize("method", ["simclr", "moco", "mean_teacher"])
-def test_two_replicas_match_one_device(method):
+def test_two_replicas_match_one_device(method, float64_backbone):
     """Same global batch, same initial weights, two steps on one device and on two replicas.
 
     BatchNorm statistics would differ per replica, so both runs use global-batch BN
@@ -162,13 +162,15 @@ def test_two_replicas_match_one_device(method):
     the global batch's keys enter the queue; Mean Teacher's labelled cross-entropy (summed over
     each replica's labelled images, divided by the global batch), consistency ramp and EMA.
 
-    The global batch is 8 (16 images per forward pass on one device): at 32 images oneDNN picks
-    a convolution algorithm whose gradients differ from Eigen's by ~1e-3 relative, which BN
-    amplifies to a few % of a step, while the 8-image replicas keep the exact one. With
-    TF_ENABLE_ONEDNN_OPTS=0 both batch sizes agree to 1e-5.
+    The backbone computes in float64 (as in tests/training/test_distribution.py). In float32,
+    oneDNN picks convolution algorithms by batch size and CPU: one device's 16-image passes and
+    the replicas' 8-image ones differed by ~1e-3 relative in the gradients, which BN amplifies to
+    a few % of a step (MoCo failed 1e-4 on an AVX-512 machine). float64 convolutions are Eigen's
+    on every CPU; the runs then agree to 3e-7 (measured: SimCLR 4e-8, MoCo 3e-7, MT 2e-14).
     """
     single, initial = _train_contrastive(method, tf.distribute.OneDeviceStrategy(_cpus()[0]))
     mirrored, _ = _train_contrastive(method, _fresh_mirrored_strategy())
+    assert single.backbone.trainable_variables[0].dtype == "float64"
     moved = 0
     for a, b, start in zip(single.weights, mirrored.weights, initial):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4, rtol=1e-4, err_msg=a.path)

@@ -71,17 +71,6 @@ def _train(method, strategy, steps=STEPS):
     return objective
 
 
-@pytest.fixture
-def float64_backbone():
-    # Both: an explicit global dtype policy (the Trainer sets one) overrides floatx for new layers.
-    previous, previous_policy = keras.config.floatx(), keras.mixed_precision.global_policy()
-    keras.config.set_floatx("float64")
-    keras.mixed_precision.set_global_policy("float64")
-    yield
-    keras.config.set_floatx(previous)
-    keras.mixed_precision.set_global_policy(previous_policy)
-
-
 @pytest.mark.parametrize("method", ["ir", "la", "llp"])
 def test_two_replicas_match_one_device(method, float64_backbone):
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
