@@ -47,6 +47,17 @@ def test_top_k_ids_equal_numpy_sets(dynamic_shapes, selection):
     np.testing.assert_array_equal(values, np.take_along_axis(scores, ids.numpy(), axis=1))
 
 
+def test_top_k_ids_include_the_columns_past_the_last_full_vector(selection):
+    # 4099 columns: the C++ op reads 16 scores at a time where it can (AVX-512), the last three
+    # one by one; the largest scores are planted there.
+    scores = np.random.default_rng(6).normal(size=(4, 4099)).astype(np.float32)
+    scores[:, -3:] = 50.0 + np.arange(3)
+    values, ids = top_k.top_k(tf.constant(scores), 64)
+    assert all({4096, 4097, 4098} <= row for row in _sets(ids))
+    assert _sets(ids) == _numpy_top_sets(scores, 64)
+    np.testing.assert_array_equal(values, np.take_along_axis(scores, ids.numpy(), axis=1))
+
+
 def test_top_k_ids_exact_when_the_sample_misses_the_top_scores(selection):
     # The stride's sample sees only the phase-0 scores, so the sampled bound is far too high for
     # rows 0 and 1 (fewer than k scores reach it): those rows must be ranked in full.
@@ -160,6 +171,27 @@ def test_weighted_row_sum_op_equals_numpy_and_is_deterministic():
     ids[3, 7] = 9000
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"ids\[3, 7\] = 9000 is not a row"):
         op(weights, ids, rows)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_shares_any_label_op_equals_numpy_and_rejects_bad_ids(dtype):
+    if top_k.custom_op() is None:
+        pytest.skip(NO_COMPILER)
+    op = top_k.custom_op().vvs_shares_any_label
+    rng = np.random.default_rng(8)
+    labels = rng.integers(0, 6, size=(500, 3)).astype(dtype)  # [N, H]: many shared labels
+    ids = rng.integers(0, 500, size=(4, 200)).astype(np.int32)
+    own = rng.integers(0, 6, size=(4, 3)).astype(dtype)
+    own[2] = -1  # shares nothing
+    expected = (labels[ids] == own[:, None, :]).any(-1)
+    assert 0 < expected.mean() < 1
+    np.testing.assert_array_equal(op(labels, ids, own).numpy(), expected)
+    assert not op(labels, ids, own).numpy()[2].any()
+    ids[1, 5] = -1
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"ids\[1, 5\] = -1 is not a row"):
+        op(labels, ids, own)
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match="own"):
+        op(labels, ids[:, :3], own[:, :2])
 
 
 def test_top_k_inner_products_match_top_k_of_the_product_with_its_gradient(selection):

@@ -1,6 +1,7 @@
 // LA's background neighbours on CPU: the exact top k of each row of the bank similarities
-// (forward), and the weighted sum of the selected bank rows (the gradient with respect to the
-// queries, without the dense [B, N] gradient matrix and its matmul).
+// (forward), the weighted sum of the selected bank rows (the gradient with respect to the
+// queries, without the dense [B, N] gradient matrix and its matmul), and which of the neighbours
+// share a cluster with the example (its close neighbours).
 //
 // VvsExactTopK: the k largest scores of each row of a wide [B, N] matrix and their column ids,
 // in any order. The same set tf.math.top_k returns (ties go to the lower column id); NaNs rank
@@ -14,6 +15,10 @@
 // grouped by row id first (a counting sort), so each selected row of the bank is read once, in
 // order, and added to every query that selected it: one pass over the bank instead of B * k
 // scattered row reads, or a dense [B, N] x [N, D] matmul.
+//
+// VvsSharesAnyLabel: shared[b, j] = any_h labels[ids[b, j], h] == own[b, h], LA's close
+// neighbours among the background ones: one read of each neighbour's H labels instead of a
+// gathered [B, k, H] tensor, its comparison and its reduction.
 
 #include <algorithm>
 #include <cmath>
@@ -25,6 +30,17 @@
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/shape_inference.h"
 #include "tensorflow/core/platform/threadpool.h"
+
+// The library is built for the baseline x86-64 ISA (a cache may be shared by machines of
+// different CPU generations); the hot loops also get AVX2/AVX-512 versions, picked at run time.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define VVS_TF_X86_DISPATCH 1
+#define VVS_TF_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VVS_TF_X86_DISPATCH 0
+#define VVS_TF_VECTOR_CLONES
+#endif
 
 namespace vvs_tf {
 
@@ -80,22 +96,58 @@ inline bool Before(const Entry& a, const Entry& b) {
 // buffer of N entries per row would cost as much as the selection).
 struct Scratch {
   explicit Scratch(int64_t n, int64_t stride)
-      : sample(new float[(n + stride - 1) / stride]), candidates(new Entry[n]) {}
+      : sample(new float[(n + stride - 1) / stride]), kept_values(new float[n]),
+        kept_columns(new int32_t[n]), candidates(new Entry[n]) {}
   std::unique_ptr<float[]> sample;
+  std::unique_ptr<float[]> kept_values;
+  std::unique_ptr<int32_t[]> kept_columns;
   std::unique_ptr<Entry[]> candidates;
 };
 
-// Scores of row[0..n) that are not below bound, in column order, into out; returns how many.
-// Branch-free: each score is written to the next free slot, which advances only past kept ones
-// (a branch taken for ~5% of scores at random mispredicts). !(x < bound), not x >= bound: NaN
-// scores, which rank first, are kept.
-int64_t Collect(const float* row, int64_t n, float bound, Entry* out) {
-  int64_t kept = 0;
-  for (int64_t j = 0; j < n; ++j) {
-    out[kept] = {row[j], static_cast<int32_t>(j)};
+// Collect for columns [begin, end), after `kept` scores were kept. Branch-free: each score is
+// written to the next free slot, which advances only past kept ones (a branch taken for ~5% of
+// scores at random mispredicts). !(x < bound), not x >= bound: NaN scores, which rank first, are
+// kept.
+int64_t CollectRange(const float* row, int64_t begin, int64_t end, float bound, float* values,
+                     int32_t* columns, int64_t kept) {
+  for (int64_t j = begin; j < end; ++j) {
+    values[kept] = row[j];
+    columns[kept] = static_cast<int32_t>(j);
     kept += !(row[j] < bound);
   }
   return kept;
+}
+
+#if VVS_TF_X86_DISPATCH
+// Collect, 16 scores at a time: the kept lanes are compressed within a register and the register
+// is stored whole (a compressing store to memory is slow on some CPUs); the lanes past the kept
+// ones are overwritten by the next store. kept <= j, so no store reaches past column n.
+__attribute__((target("avx512f,popcnt")))
+int64_t CollectAvx512(const float* row, int64_t n, float bound, float* values, int32_t* columns) {
+  const __m512 limit = _mm512_set1_ps(bound);
+  const __m512i step = _mm512_set1_epi32(16);
+  __m512i column = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  int64_t kept = 0, j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m512 scores = _mm512_loadu_ps(row + j);
+    const __mmask16 keep = _mm512_cmp_ps_mask(scores, limit, _CMP_NLT_UQ);  // !(x < bound)
+    _mm512_storeu_ps(values + kept, _mm512_maskz_compress_ps(keep, scores));
+    _mm512_storeu_si512(columns + kept, _mm512_maskz_compress_epi32(keep, column));
+    kept += _mm_popcnt_u32(keep);
+    column = _mm512_add_epi32(column, step);
+  }
+  return CollectRange(row, j, n, bound, values, columns, kept);
+}
+#endif
+
+// The scores of row[0..n) that are not below bound and their columns, in column order, into
+// values/columns; returns how many.
+int64_t Collect(const float* row, int64_t n, float bound, float* values, int32_t* columns) {
+#if VVS_TF_X86_DISPATCH
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return CollectAvx512(row, n, bound, values, columns);
+#endif
+  return CollectRange(row, 0, n, bound, values, columns, 0);
 }
 
 // The k entries of row[0..n) that come first under Before, written to values/columns.
@@ -110,9 +162,14 @@ void RowTopK(const float* row, int64_t n, int64_t k, int64_t stride, double slac
     std::nth_element(sample, sample + (sample_rank - 1), sample + sample_size, Greater);
     bound = sample[sample_rank - 1];
   }
+  float* kept_values = scratch->kept_values.get();
+  int32_t* kept_columns = scratch->kept_columns.get();
+  int64_t kept = Collect(row, n, bound, kept_values, kept_columns);
+  if (kept < k) {  // the sampled bound missed
+    kept = Collect(row, n, -INFINITY, kept_values, kept_columns);
+  }
   Entry* candidates = scratch->candidates.get();
-  int64_t kept = Collect(row, n, bound, candidates);
-  if (kept < k) kept = Collect(row, n, -INFINITY, candidates);  // the sampled bound missed
+  for (int64_t i = 0; i < kept; ++i) candidates[i] = {kept_values[i], kept_columns[i]};
   std::nth_element(candidates, candidates + (k - 1), candidates + kept, Before);
   for (int64_t i = 0; i < k; ++i) {
     values[i] = candidates[i].value;
@@ -181,6 +238,18 @@ REGISTER_OP("VvsWeightedRowSum")
       return Status();
     });
 
+// Whether every one of the batch x k ids is a row of the n rows; sets the op's error if not.
+bool CheckIds(OpKernelContext* context, const int32_t* id, int64_t batch, int64_t k, int64_t n) {
+  for (int64_t i = 0; i < batch * k; ++i) {
+    if (id[i] < 0 || id[i] >= n) {
+      context->SetStatus(InvalidArgument("ids[", i / k, ", ", i % k, "] = ", id[i],
+                                         " is not a row of the ", n, " rows"));
+      return false;
+    }
+  }
+  return true;
+}
+
 // A (query, weight) pair of VvsWeightedRowSum, grouped by the bank row it selected.
 struct Selection {
   int32_t query;
@@ -190,6 +259,7 @@ struct Selection {
 // partial[query] += weight * rows[j] for every selection of each bank row j in [begin, end).
 // start[j]..start[j + 1] are row j's selections. Plain pointers with __restrict, so the
 // compiler vectorises the inner loop without alias checks.
+VVS_TF_VECTOR_CLONES
 void AddSelectedRows(const float* rows, int64_t dim, const int64_t* start,
                      const Selection* selections, int64_t begin, int64_t end,
                      float* __restrict partial) {
@@ -226,12 +296,8 @@ class WeightedRowSumOp : public OpKernel {
     const int32_t* id = ids.flat<int32_t>().data();
     const float* row = rows.flat<float>().data();
 
+    if (!CheckIds(context, id, batch, k, n)) return;
     // Counting sort of the B * k (query, weight) pairs by row id.
-    for (int64_t i = 0; i < batch * k; ++i) {
-      OP_REQUIRES(context, id[i] >= 0 && id[i] < n,
-                  InvalidArgument("ids[", i / k, ", ", i % k, "] = ", id[i],
-                                  " is not a row of the ", n, " rows"));
-    }
     std::vector<int64_t> start(n + 1, 0);
     for (int64_t i = 0; i < batch * k; ++i) ++start[id[i] + 1];
     for (int64_t j = 0; j < n; ++j) start[j + 1] += start[j];
@@ -267,6 +333,71 @@ class WeightedRowSumOp : public OpKernel {
 };
 
 REGISTER_KERNEL_BUILDER(Name("VvsWeightedRowSum").Device(DEVICE_CPU), WeightedRowSumOp);
+
+REGISTER_OP("VvsSharesAnyLabel")
+    .Input("labels: T")
+    .Input("ids: int32")
+    .Input("own: T")
+    .Output("shared: bool")
+    .Attr("T: {int32, int64}")
+    .SetShapeFn([](shape_inference::InferenceContext* c) {
+      shape_inference::ShapeHandle labels, ids, own;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 2, &labels));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 2, &ids));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 2, &own));
+      shape_inference::DimensionHandle unused;
+      TF_RETURN_IF_ERROR(c->Merge(c->Dim(ids, 0), c->Dim(own, 0), &unused));
+      TF_RETURN_IF_ERROR(c->Merge(c->Dim(labels, 1), c->Dim(own, 1), &unused));
+      c->set_output(0, ids);
+      return Status();
+    });
+
+template <typename T>
+class SharesAnyLabelOp : public OpKernel {
+ public:
+  explicit SharesAnyLabelOp(OpKernelConstruction* context) : OpKernel(context) {}
+
+  void Compute(OpKernelContext* context) override {
+    const Tensor& labels = context->input(0);
+    const Tensor& ids = context->input(1);
+    const Tensor& own = context->input(2);
+    OP_REQUIRES(context, labels.dims() == 2 && ids.dims() == 2 && own.dims() == 2 &&
+                             own.dim_size(0) == ids.dim_size(0) &&
+                             own.dim_size(1) == labels.dim_size(1),
+                InvalidArgument("need labels [N, H], ids [B, k] and own [B, H], got ",
+                                labels.shape().DebugString(), ", ", ids.shape().DebugString(),
+                                " and ", own.shape().DebugString()));
+    const int64_t n = labels.dim_size(0), h = labels.dim_size(1);
+    const int64_t batch = ids.dim_size(0), k = ids.dim_size(1);
+    const T* label = labels.flat<T>().data();
+    const int32_t* id = ids.flat<int32_t>().data();
+    const T* own_label = own.flat<T>().data();
+    if (!CheckIds(context, id, batch, k, n)) return;
+    Tensor* shared = nullptr;
+    OP_REQUIRES_OK(context, context->allocate_output(0, ids.shape(), &shared));
+    bool* out = shared->flat<bool>().data();
+    auto work = [&](int64_t begin, int64_t end) {
+      for (int64_t b = begin; b < end; ++b) {
+        const T* mine = own_label + b * h;
+        for (int64_t j = b * k; j < (b + 1) * k; ++j) {
+          const T* theirs = label + static_cast<int64_t>(id[j]) * h;
+          bool any = false;
+          for (int64_t c = 0; c < h; ++c) any |= theirs[c] == mine[c];
+          out[j] = any;
+        }
+      }
+    };
+    context->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
+        batch, tensorflow::thread::ThreadPool::SchedulingParams::Adaptive(4 * k * h), work);
+  }
+};
+
+REGISTER_KERNEL_BUILDER(
+    Name("VvsSharesAnyLabel").Device(DEVICE_CPU).TypeConstraint<int32_t>("T"),
+    SharesAnyLabelOp<int32_t>);
+REGISTER_KERNEL_BUILDER(
+    Name("VvsSharesAnyLabel").Device(DEVICE_CPU).TypeConstraint<int64_t>("T"),
+    SharesAnyLabelOp<int64_t>);
 
 }  // namespace
 }  // namespace vvs_tf

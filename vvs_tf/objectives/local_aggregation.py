@@ -27,15 +27,27 @@ def local_aggregation_loss(logits, background_k, cluster_labels, index, dynamic_
     """
     # The gradient flows through the k background logits only.
     background = top_k.top_k(logits, background_k, dynamic_shapes)
-    return loss_over_background(*background, cluster_labels, index)
+    return loss_over_background(*background, cluster_labels, index, dynamic_shapes)
 
 
-def loss_over_background(background_logits, background_ids, cluster_labels, index):
-    """local_aggregation_loss from the [B, k] background logits and their bank rows."""
-    by_row = tf.transpose(cluster_labels)  # [N, H]: one contiguous row per neighbour to gather
-    own_clusters = tf.gather(by_row, index)[:, None, :]  # [B, 1, H]
+def close_neighbours(background_ids, cluster_labels, index, dynamic_shapes=True):
+    """[B, k] bool: whether bank row background_ids[b, j] shares a cluster with example index[b]
+    in any of the H clusterings. On CPU the C++ op reads each neighbour's H labels once (5-8 ->
+    2.5 ms at B=128, k=4096, H=10) instead of gathering, comparing and reducing [B, k, H]."""
+    by_row = tf.transpose(cluster_labels)  # [N, H]: one contiguous row per neighbour to read
+    own_clusters = tf.gather(by_row, index)  # [B, H]
+    library = top_k.custom_op() if dynamic_shapes else None
+    if library is not None:
+        return library.vvs_shares_any_label(by_row, tf.cast(background_ids, tf.int32),
+                                            own_clusters)
     neighbour_clusters = tf.gather(by_row, background_ids)  # [B, k, H]
-    close = tf.reduce_any(tf.equal(neighbour_clusters, own_clusters), axis=-1)  # [B, k]
+    return tf.reduce_any(tf.equal(neighbour_clusters, own_clusters[:, None, :]), axis=-1)
+
+
+def loss_over_background(background_logits, background_ids, cluster_labels, index,
+                         dynamic_shapes=True):
+    """local_aggregation_loss from the [B, k] background logits and their bank rows."""
+    close = close_neighbours(background_ids, cluster_labels, index, dynamic_shapes)
     log_background = tf.reduce_logsumexp(background_logits, axis=-1)
     log_close = tf.reduce_logsumexp(tf.where(close, background_logits, _MASKED), axis=-1)
     # The original adds 1e-7 to the probability ratio before the log.
@@ -75,5 +87,6 @@ class LocalAggregation(InstanceRecognition):
         background = top_k.top_k_inner_products(embeddings / self.tau, self.memory_bank,
                                                 self.background_k, dynamic_shapes=not self.uses_xla)
         loss, close_count = loss_over_background(*background, self.cluster_labels,
-                                                 tf.cast(batch["index"], tf.int64))
+                                                 tf.cast(batch["index"], tf.int64),
+                                                 dynamic_shapes=not self.uses_xla)
         return loss, {"close_neighbours": close_count}, embeddings
