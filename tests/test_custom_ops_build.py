@@ -70,3 +70,11 @@ def test_a_hung_compiler_is_given_up_on(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="did not build top_k_ops.cc within 1 s"):
         custom_ops.build("top_k_ops", compiler)
     assert os.listdir(os.path.dirname(custom_ops.library_path("top_k_ops", compiler))) == []
+
+
+def test_an_unknown_instruction_set_cap_is_an_error(monkeypatch):
+    monkeypatch.setenv("VVS_TF_CUSTOM_OPS_ISA", "avx1024")
+    with pytest.raises(ValueError, match="VVS_TF_CUSTOM_OPS_ISA='avx1024': use one of baseline"):
+        custom_ops.check_isa_cap()
+    monkeypatch.setenv("VVS_TF_CUSTOM_OPS_ISA", "avx2")
+    custom_ops.check_isa_cap()

@@ -13,15 +13,33 @@ from vvs_tf.objectives.local_aggregation import local_aggregation_loss
 NO_COMPILER = "no C++ compiler could build vvs_tf/custom_ops/top_k_ops.cc (see the warning)"
 
 
-@pytest.fixture(params=["custom_op", "stock"])
+def _cap_vector_isa(monkeypatch, cap):
+    """The C++ ops' vector loops run `cap`'s version (or the CPU's best, if lower)."""
+    if cap == "best":
+        monkeypatch.delenv("VVS_TF_CUSTOM_OPS_ISA", raising=False)
+    else:
+        monkeypatch.setenv("VVS_TF_CUSTOM_OPS_ISA", cap)
+
+
+@pytest.fixture(params=["custom_op", "custom_op:avx2", "custom_op:baseline", "stock"])
 def selection(request, monkeypatch):
-    """Which path top_k takes for dynamic shapes on CPU; returns that path's sample stride."""
+    """Which path top_k takes for dynamic shapes on CPU (the C++ op with its vector loops capped
+    at an instruction set, or stock ops); returns that path's sample stride."""
     if request.param == "stock":
         monkeypatch.setattr(top_k, "custom_op", lambda: None)
         return top_k.SAMPLE_STRIDE
     if top_k.custom_op() is None:
         pytest.skip(NO_COMPILER)
+    _cap_vector_isa(monkeypatch, request.param.partition(":")[2] or "best")
     return top_k.OP_SAMPLE_STRIDE
+
+
+@pytest.fixture(params=["best", "avx2", "baseline"])
+def vector_isa(request, monkeypatch):
+    """The C++ ops with their vector loops capped at an instruction set."""
+    if top_k.custom_op() is None:
+        pytest.skip(NO_COMPILER)
+    _cap_vector_isa(monkeypatch, request.param)
 
 
 def _numpy_top_sets(scores, k):
@@ -140,9 +158,7 @@ def test_ties_go_to_the_lower_column_as_in_tf_math_top_k(selection):
     assert _sets(ids) == _sets(expected)
 
 
-def test_custom_op_ranks_nan_first_and_rejects_bad_shapes():
-    if top_k.custom_op() is None:
-        pytest.skip(NO_COMPILER)
+def test_custom_op_ranks_nan_first_and_rejects_bad_shapes(vector_isa):
     op = top_k.custom_op().vvs_exact_top_k
     scores = np.random.default_rng(5).normal(size=(2, 50_000)).astype(np.float32)
     scores[0, [7, 9000]] = np.nan
@@ -155,9 +171,7 @@ def test_custom_op_ranks_nan_first_and_rejects_bad_shapes():
         op(np.zeros((2, 8, 1), np.float32), k=2)
 
 
-def test_weighted_row_sum_op_equals_numpy_and_is_deterministic():
-    if top_k.custom_op() is None:
-        pytest.skip(NO_COMPILER)
+def test_weighted_row_sum_op_equals_numpy_and_is_deterministic(vector_isa):
     op = top_k.custom_op().vvs_weighted_row_sum
     rng = np.random.default_rng(6)
     rows = rng.normal(size=(9000, 24)).astype(np.float32)  # several shards of 4096 rows

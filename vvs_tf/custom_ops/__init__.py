@@ -7,6 +7,10 @@ TensorFlow version and the flags, so an upgrade or an edit rebuilds and concurre
 load a half-written library (each writes a temporary file and renames it). Without a compiler, or
 when the build fails, ``load`` logs why once and returns None, and callers use their pure
 TensorFlow path: results are the same, only slower. ``VVS_TF_CUSTOM_OPS=0`` turns the ops off.
+
+Their hot loops have baseline, AVX2 and AVX-512 versions, and the ops run the best one the CPU
+has. ``VVS_TF_CUSTOM_OPS_ISA=baseline|avx2`` caps that (read at each call: the tests run every
+version in one process).
 """
 import functools
 import hashlib
@@ -30,8 +34,19 @@ OPTIMISATION_FLAGS = ["-O3", "-shared", "-fPIC", "-Wno-deprecated-declarations"]
 BUILD_TIMEOUT_SECONDS = 600  # ~15 s on 2 cores; a hung compiler must not hang training
 
 
+ISA_CAPS = ("baseline", "avx2", "avx512")
+
+
 def enabled() -> bool:
     return os.environ.get("VVS_TF_CUSTOM_OPS", "1") != "0"
+
+
+def check_isa_cap():
+    """Raises ValueError for a $VVS_TF_CUSTOM_OPS_ISA the ops would not understand (they would
+    silently run their best version)."""
+    cap = os.environ.get("VVS_TF_CUSTOM_OPS_ISA", "")
+    if cap and cap not in ISA_CAPS:
+        raise ValueError(f"VVS_TF_CUSTOM_OPS_ISA={cap!r}: use one of {', '.join(ISA_CAPS)}")
 
 
 def _compiler():
@@ -83,6 +98,7 @@ def build(name: str, compiler: str) -> str:
 @functools.lru_cache(maxsize=None)
 def load(name: str):
     """The loaded op library `name` (tf.load_op_library), or None where it cannot be had."""
+    check_isa_cap()
     if not enabled():
         return None
     compiler = _compiler()

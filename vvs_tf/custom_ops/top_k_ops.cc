@@ -23,6 +23,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -36,10 +38,8 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define VVS_TF_X86_DISPATCH 1
-#define VVS_TF_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define VVS_TF_X86_DISPATCH 0
-#define VVS_TF_VECTOR_CLONES
 #endif
 
 namespace vvs_tf {
@@ -73,6 +73,29 @@ REGISTER_OP("VvsExactTopK")
     });
 
 namespace {
+
+// Instruction sets of the hot loops' versions, in order.
+enum class Isa { kBaseline = 0, kAvx2 = 1, kAvx512 = 2 };
+
+// The best instruction set of this CPU, capped by $VVS_TF_CUSTOM_OPS_ISA (baseline, avx2 or
+// avx512; vvs_tf.custom_ops checks the value). Read at every call, so that one process can run
+// and compare every version (the tests do).
+Isa VectorIsa() {
+#if VVS_TF_X86_DISPATCH
+  Isa best = Isa::kBaseline;
+  if (__builtin_cpu_supports("avx512f")) {
+    best = Isa::kAvx512;
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    best = Isa::kAvx2;
+  }
+  const char* cap = std::getenv("VVS_TF_CUSTOM_OPS_ISA");
+  if (cap != nullptr && std::strcmp(cap, "baseline") == 0) return Isa::kBaseline;
+  if (cap != nullptr && std::strcmp(cap, "avx2") == 0) return std::min(best, Isa::kAvx2);
+  return best;
+#else
+  return Isa::kBaseline;
+#endif
+}
 
 struct Entry {
   float value;
@@ -142,16 +165,16 @@ int64_t CollectAvx512(const float* row, int64_t n, float bound, float* values, i
 
 // The scores of row[0..n) that are not below bound and their columns, in column order, into
 // values/columns; returns how many.
-int64_t Collect(const float* row, int64_t n, float bound, float* values, int32_t* columns) {
+int64_t Collect(Isa isa, const float* row, int64_t n, float bound, float* values,
+                int32_t* columns) {
 #if VVS_TF_X86_DISPATCH
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  if (avx512) return CollectAvx512(row, n, bound, values, columns);
+  if (isa == Isa::kAvx512) return CollectAvx512(row, n, bound, values, columns);
 #endif
   return CollectRange(row, 0, n, bound, values, columns, 0);
 }
 
 // The k entries of row[0..n) that come first under Before, written to values/columns.
-void RowTopK(const float* row, int64_t n, int64_t k, int64_t stride, double slack,
+void RowTopK(Isa isa, const float* row, int64_t n, int64_t k, int64_t stride, double slack,
              Scratch* scratch, float* values, int32_t* columns) {
   float bound = -INFINITY;
   const int64_t sample_size = (n + stride - 1) / stride;
@@ -164,9 +187,9 @@ void RowTopK(const float* row, int64_t n, int64_t k, int64_t stride, double slac
   }
   float* kept_values = scratch->kept_values.get();
   int32_t* kept_columns = scratch->kept_columns.get();
-  int64_t kept = Collect(row, n, bound, kept_values, kept_columns);
+  int64_t kept = Collect(isa, row, n, bound, kept_values, kept_columns);
   if (kept < k) {  // the sampled bound missed
-    kept = Collect(row, n, -INFINITY, kept_values, kept_columns);
+    kept = Collect(isa, row, n, -INFINITY, kept_values, kept_columns);
   }
   Entry* candidates = scratch->candidates.get();
   for (int64_t i = 0; i < kept; ++i) candidates[i] = {kept_values[i], kept_columns[i]};
@@ -203,10 +226,11 @@ class ExactTopKOp : public OpKernel {
     int32_t* out_indices = indices->flat<int32_t>().data();
     const int64_t k = k_, stride = stride_;
     const double slack = slack_;
+    const Isa isa = VectorIsa();
     auto work = [&](int64_t begin, int64_t end) {
       Scratch scratch(n, stride);
       for (int64_t r = begin; r < end; ++r) {
-        RowTopK(in + r * n, n, k, stride, slack, &scratch, out_values + r * k,
+        RowTopK(isa, in + r * n, n, k, stride, slack, &scratch, out_values + r * k,
                 out_indices + r * k);
       }
     };
@@ -256,21 +280,59 @@ struct Selection {
   float weight;
 };
 
-// partial[query] += weight * rows[j] for every selection of each bank row j in [begin, end).
-// start[j]..start[j + 1] are row j's selections. Plain pointers with __restrict, so the
-// compiler vectorises the inner loop without alias checks.
-VVS_TF_VECTOR_CLONES
-void AddSelectedRows(const float* rows, int64_t dim, const int64_t* start,
-                     const Selection* selections, int64_t begin, int64_t end,
-                     float* __restrict partial) {
+// What VvsWeightedRowSum's shards share: the bank, the selections grouped by bank row (row j's
+// are selections[start[j]..start[j + 1])) and where the shard of each bank row adds them up.
+struct RowSum {
+  const float* rows;
+  int64_t dim;
+  const int64_t* start;
+  const Selection* selections;
+  float* partials;
+  int64_t block;  // bank rows per shard; shard s adds into partials[s * batch * dim ...]
+  int64_t batch;
+};
+
+// partial[query] += weight * rows[j] for every selection of each bank row j in [begin, end), one
+// shard. Plain pointers with __restrict, so the compiler vectorises the inner loop without alias
+// checks; inlined into one function per instruction set below, each vectorised for its own.
+inline __attribute__((always_inline)) void AddSelectedRowsBody(const RowSum& sum, int64_t begin,
+                                                                int64_t end) {
+  const int64_t dim = sum.dim;
+  const int64_t* start = sum.start;
+  const Selection* selections = sum.selections;
+  float* __restrict partial = sum.partials + (begin / sum.block) * sum.batch * dim;
   for (int64_t j = begin; j < end; ++j) {
-    const float* __restrict source = rows + j * dim;
+    const float* __restrict source = sum.rows + j * dim;
     for (int64_t p = start[j]; p < start[j + 1]; ++p) {
       float* __restrict target = partial + static_cast<int64_t>(selections[p].query) * dim;
       const float weight = selections[p].weight;
       for (int64_t d = 0; d < dim; ++d) target[d] += weight * source[d];
     }
   }
+}
+
+void AddSelectedRowsBaseline(const RowSum& sum, int64_t begin, int64_t end) {
+  AddSelectedRowsBody(sum, begin, end);
+}
+
+#if VVS_TF_X86_DISPATCH
+__attribute__((target("avx2,fma"))) void AddSelectedRowsAvx2(const RowSum& sum, int64_t begin,
+                                                             int64_t end) {
+  AddSelectedRowsBody(sum, begin, end);
+}
+
+__attribute__((target("avx512f"))) void AddSelectedRowsAvx512(const RowSum& sum, int64_t begin,
+                                                              int64_t end) {
+  AddSelectedRowsBody(sum, begin, end);
+}
+#endif
+
+void AddSelectedRows(Isa isa, const RowSum& sum, int64_t begin, int64_t end) {
+#if VVS_TF_X86_DISPATCH
+  if (isa == Isa::kAvx512) return AddSelectedRowsAvx512(sum, begin, end);
+  if (isa == Isa::kAvx2) return AddSelectedRowsAvx2(sum, begin, end);
+#endif
+  AddSelectedRowsBaseline(sum, begin, end);
 }
 
 class WeightedRowSumOp : public OpKernel {
@@ -316,10 +378,9 @@ class WeightedRowSumOp : public OpKernel {
     const int64_t block = std::max<int64_t>(4096, (n + kShards - 1) / kShards);
     const int64_t shards = (n + block - 1) / block;
     std::vector<float> partials(shards * batch * dim, 0.0f);
-    auto work = [&](int64_t begin, int64_t end) {
-      AddSelectedRows(row, dim, start.data(), selections.get(), begin, end,
-                      partials.data() + (begin / block) * batch * dim);
-    };
+    const Isa isa = VectorIsa();
+    const RowSum sum{row, dim, start.data(), selections.get(), partials.data(), block, batch};
+    auto work = [&](int64_t begin, int64_t end) { AddSelectedRows(isa, sum, begin, end); };
     context->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
         n, tensorflow::thread::ThreadPool::SchedulingParams::Fixed(block), work);
     for (int64_t shard = 0; shard < shards; ++shard) {
