@@ -120,11 +120,11 @@ inline bool Before(const Entry& a, const Entry& b) {
 struct Scratch {
   explicit Scratch(int64_t n, int64_t stride)
       : sample(new float[(n + stride - 1) / stride]), kept_values(new float[n]),
-        kept_columns(new int32_t[n]), candidates(new Entry[n]) {}
+        kept_columns(new int32_t[n]) {}
   std::unique_ptr<float[]> sample;
   std::unique_ptr<float[]> kept_values;
   std::unique_ptr<int32_t[]> kept_columns;
-  std::unique_ptr<Entry[]> candidates;
+  std::vector<Entry> candidates;  // as many as a row keeps (~1.3 k), grown when a row keeps more
 };
 
 // Collect for columns [begin, end), after `kept` scores were kept. Branch-free: each score is
@@ -191,7 +191,8 @@ void RowTopK(Isa isa, const float* row, int64_t n, int64_t k, int64_t stride, do
   if (kept < k) {  // the sampled bound missed
     kept = Collect(isa, row, n, -INFINITY, kept_values, kept_columns);
   }
-  Entry* candidates = scratch->candidates.get();
+  if (static_cast<int64_t>(scratch->candidates.size()) < kept) scratch->candidates.resize(kept);
+  Entry* candidates = scratch->candidates.data();
   for (int64_t i = 0; i < kept; ++i) candidates[i] = {kept_values[i], kept_columns[i]};
   std::nth_element(candidates, candidates + (k - 1), candidates + kept, Before);
   for (int64_t i = 0; i < k; ++i) {
