@@ -13,7 +13,6 @@ except RuntimeError:  # already initialised by an earlier import in this process
     pass
 
 
-
 @pytest.fixture
 def float64_backbone():
     """Layers built in the test compute in float64 (see tests/training/test_distribution.py for
