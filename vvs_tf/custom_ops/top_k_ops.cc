@@ -54,6 +54,16 @@ using tensorflow::TensorShape;
 using tensorflow::errors::InvalidArgument;
 namespace shape_inference = tensorflow::shape_inference;
 
+// Shape functions: the shapes of an op's three inputs, each of which must be a matrix.
+static Status ThreeMatrices(shape_inference::InferenceContext* c,
+                            shape_inference::ShapeHandle* first,
+                            shape_inference::ShapeHandle* second,
+                            shape_inference::ShapeHandle* third) {
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 2, first));
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 2, second));
+  return c->WithRank(c->input(2), 2, third);
+}
+
 REGISTER_OP("VvsExactTopK")
     .Input("scores: float")
     .Output("values: float")
@@ -255,9 +265,7 @@ REGISTER_OP("VvsWeightedRowSum")
     .Output("sums: float")
     .SetShapeFn([](shape_inference::InferenceContext* c) {
       shape_inference::ShapeHandle weights, ids, rows;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 2, &weights));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 2, &ids));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 2, &rows));
+      TF_RETURN_IF_ERROR(ThreeMatrices(c, &weights, &ids, &rows));
       TF_RETURN_IF_ERROR(c->Merge(weights, ids, &weights));
       c->set_output(0, c->Matrix(c->Dim(weights, 0), c->Dim(rows, 1)));
       return Status();
@@ -404,9 +412,7 @@ REGISTER_OP("VvsSharesAnyLabel")
     .Attr("T: {int32, int64}")
     .SetShapeFn([](shape_inference::InferenceContext* c) {
       shape_inference::ShapeHandle labels, ids, own;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(0), 2, &labels));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 2, &ids));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 2, &own));
+      TF_RETURN_IF_ERROR(ThreeMatrices(c, &labels, &ids, &own));
       shape_inference::DimensionHandle unused;
       TF_RETURN_IF_ERROR(c->Merge(c->Dim(ids, 0), c->Dim(own, 0), &unused));
       TF_RETURN_IF_ERROR(c->Merge(c->Dim(labels, 1), c->Dim(own, 1), &unused));

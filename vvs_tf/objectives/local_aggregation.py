@@ -36,7 +36,7 @@ def close_neighbours(background_ids, cluster_labels, index, dynamic_shapes=True)
     2.5 ms at B=128, k=4096, H=10) instead of gathering, comparing and reducing [B, k, H]."""
     by_row = tf.transpose(cluster_labels)  # [N, H]: one contiguous row per neighbour to read
     own_clusters = tf.gather(by_row, index)  # [B, H]
-    library = top_k.custom_op() if dynamic_shapes else None
+    library = top_k.ops_for(dynamic_shapes)
     if library is not None:
         return library.vvs_shares_any_label(by_row, tf.cast(background_ids, tf.int32),
                                             own_clusters)

@@ -60,7 +60,7 @@ def top_k_inner_products(queries, rows, k: int, dynamic_shapes: bool = True,
     B=128, N=10^5, k=4096, D=128 on 2 CPU cores. use_custom_ops=False takes stock ops (for
     comparisons)."""
     rows = tf.stop_gradient(tf.convert_to_tensor(rows))
-    library = custom_op() if dynamic_shapes and use_custom_ops else None
+    library = ops_for(dynamic_shapes, use_custom_ops)
     if library is None:
         return top_k(tf.matmul(queries, rows, transpose_b=True), k, dynamic_shapes, use_custom_ops)
     scores = tf.matmul(tf.stop_gradient(queries), rows, transpose_b=True)
@@ -78,6 +78,12 @@ def top_k_inner_products(queries, rows, k: int, dynamic_shapes: bool = True,
     return attach(queries), ids
 
 
+def ops_for(dynamic_shapes: bool = True, use_custom_ops: bool = True):
+    """custom_op() where a call may use it: dynamic shapes (an XLA-compiled step cannot call the
+    ops) and not turned off by the caller; else None."""
+    return custom_op() if dynamic_shapes and use_custom_ops else None
+
+
 def custom_op():
     """The library of the C++ ops where it could be built, on machines without a GPU (the ops have
     no GPU kernels, and with a GPU the scores live there); else None."""
@@ -87,7 +93,7 @@ def custom_op():
 
 
 def _select(scores, k, dynamic_shapes, use_custom_ops):
-    library = custom_op() if dynamic_shapes and use_custom_ops else None
+    library = ops_for(dynamic_shapes, use_custom_ops)
     if library is not None:
         return select_by_custom_op(scores, k, library)
     if uses_sampled_bound(scores.shape[-1], k, dynamic_shapes):
